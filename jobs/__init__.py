@@ -1,0 +1,15 @@
+"""The ARQ worker: `arq jobs.WorkerSettings`.
+
+`WorkerSettings` is built when ARQ asks for it, not at import, so importing a job module
+reads no environment.
+"""
+
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    if name == "WorkerSettings":
+        from jobs.worker import from_environment
+
+        return from_environment()
+    raise AttributeError(f"module 'jobs' has no attribute {name!r}")

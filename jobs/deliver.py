@@ -1,0 +1,133 @@
+"""The `deliver` job: render one notification and hand it to the SMTP server.
+
+The job carries only the notification id; the record in Redis decides what happens. A job
+that finds its notification cancelled, finished or not yet due does nothing, which is how
+cancelling works without ARQ's abort.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from arq import Retry
+
+from jobs.backoff import backoff_seconds
+from jobs.message import build_message
+from jobs.smtp import Outcome, send
+from service.models import iso
+from service.store import ACTIVE, Store
+from service.templates import RENDER_ERRORS
+
+log = logging.getLogger("herald.deliver")
+STATS_KEY = "herald:stats"
+EARLY_TOLERANCE_MS = 1000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _attempt(n: int, outcome: str, code: int | None, detail: str, started: float | None) -> dict[str, Any]:
+    duration = None if started is None else int((time.monotonic() - started) * 1000)
+    return {"n": n, "at": iso(_now()), "outcome": outcome, "smtp_code": code, "detail": detail[:1000],
+            "duration_ms": duration}
+
+
+async def deliver(ctx: dict[str, Any], notification_id: str) -> str:
+    store: Store = ctx["store"]
+    record = await store.get(notification_id)
+    if record is None or record["status"] not in ACTIVE:
+        return "nothing to do"
+    if int(record["due_ms"]) > _now().timestamp() * 1000 + EARLY_TOLERANCE_MS:
+        return "not due yet"
+    attempt_n = int(record.get("attempt_count") or 0) + 1
+    if record["status"] == "sending":
+        # A previous run died mid-send; its fate is unknown, so say so and send again.
+        await store.transition(notification_id, allowed=["sending"], attempt=_attempt(
+            attempt_n, "interrupted", None, "the worker stopped during this attempt", None))
+        attempt_n += 1
+    to = json.loads(record["to"])
+    if await _suppressed(store, notification_id, to["email"]):
+        return "suppressed"
+    lease_ms = int((_now().timestamp() + ctx["lease_seconds"]) * 1000)
+    claimed, status = await store.transition(
+        notification_id, allowed=ACTIVE, fields={"status": "sending"}, pending=lease_ms
+    )
+    if not claimed:
+        return f"now {status}"
+    return await _attempt_send(ctx, record, to, attempt_n)
+
+
+async def _suppressed(store: Store, notification_id: str, email: str) -> bool:
+    suppression = await store.suppression(email)
+    if suppression is None:
+        return False
+    await store.transition(
+        notification_id,
+        allowed=ACTIVE,
+        fields={"status": "suppressed", "error": f"recipient is suppressed ({suppression['reason']})"},
+        pending=None,
+        ttl=store.retention,
+    )
+    return True
+
+
+async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], to: dict[str, Any], n: int) -> str:
+    settings = ctx["settings"]
+    started = time.monotonic()
+    try:
+        rendered = ctx["catalog"].render(
+            record["template"], record["locale"], json.loads(record["context"]), notification_id=record["id"]
+        )
+        message = build_message(
+            notification_id=record["id"],
+            message_id=record["message_id"],
+            mail_from=settings.mail_from,
+            to_email=to["email"],
+            to_name=to.get("name"),
+            rendered=rendered,
+        )
+    except RENDER_ERRORS as exc:
+        outcome = Outcome("rejected", None, f"rendering failed: {type(exc).__name__}: {exc}")
+    else:
+        outcome = await send(ctx["smtp"], message, sender=ctx["envelope_from"], recipient=to["email"])
+    return await _record(ctx, record, n, outcome, started)
+
+
+async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: Outcome, started: float) -> str:
+    store: Store = ctx["store"]
+    settings = ctx["settings"]
+    nid = record["id"]
+    await store.redis.hincrby(STATS_KEY, outcome.kind, 1)
+    if outcome.kind == "sent":
+        await _finish(store, nid, _attempt(n, "sent", outcome.code, outcome.detail, started),
+                      status="sent", sent_at=iso(_now()), error=None)
+        return "sent"
+    if outcome.kind == "bounce":
+        to_email = json.loads(record["to"])["email"]
+        await store.suppress(to_email, reason=f"hard bounce: {outcome.detail}"[:300], at=iso(_now()))
+        await _finish(store, nid, _attempt(n, "hard_bounce", outcome.code, outcome.detail, started),
+                      status="failed", error=f"hard bounce, address suppressed: {outcome.detail}")
+        return "bounced"
+    if outcome.kind == "rejected" or n >= settings.max_tries:
+        label = "rejected" if outcome.kind == "rejected" else "transient_failure"
+        reason = outcome.detail if outcome.kind == "rejected" else f"gave up after {n} tries: {outcome.detail}"
+        await _finish(store, nid, _attempt(n, label, outcome.code, outcome.detail, started),
+                      status="failed", error=reason)
+        return "failed"
+    delay = backoff_seconds(n, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+    next_ms = int((_now().timestamp() + delay) * 1000)
+    await store.transition(
+        nid, allowed=["sending"], attempt=_attempt(n, "transient_failure", outcome.code, outcome.detail, started),
+        fields={"status": "retrying", "due_ms": next_ms, "error": outcome.detail}, pending=next_ms,
+    )
+    raise Retry(defer=delay)
+
+
+async def _finish(store: Store, nid: str, attempt: dict[str, Any], **fields: Any) -> None:
+    await store.transition(nid, allowed=["sending"], attempt=attempt, fields=fields, pending=None,
+                           ttl=store.retention)

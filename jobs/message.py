@@ -1,0 +1,38 @@
+"""The MIME message for one notification."""
+
+from __future__ import annotations
+
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate
+
+from service.templates import Rendered
+
+
+def build_message(
+    *,
+    notification_id: str,
+    message_id: str,
+    mail_from: str,
+    to_email: str,
+    to_name: str | None,
+    rendered: Rendered,
+) -> EmailMessage:
+    message = EmailMessage(policy=SMTP)
+    message["Message-ID"] = message_id
+    message["Date"] = formatdate(usegmt=True)
+    message["From"] = mail_from
+    local, _, domain = to_email.rpartition("@")
+    message["To"] = Address(display_name=_one_line(to_name or ""), username=local, domain=domain)
+    message["Subject"] = _one_line(rendered.subject)
+    message["X-Herald-Notification"] = notification_id
+    message.set_content(rendered.text)
+    if rendered.html is not None:
+        message.add_alternative(rendered.html, subtype="html")
+    return message
+
+
+def _one_line(value: str) -> str:
+    # Header injection guard: whatever reached here, no CR or LF goes into a header.
+    return " ".join(value.split())

@@ -1,0 +1,100 @@
+"""SMTP delivery and the reading of what the server answered."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+
+Kind = Literal["sent", "transient", "bounce", "rejected"]
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+_DEFAULT_PORTS = {"smtp": 25, "smtp+tls": 587, "smtp+ssl": 465}
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    hostname: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    start_tls: bool = False
+    use_tls: bool = False
+    timeout: float = 20
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout: float = 20) -> SmtpConfig:
+        parts = urlsplit(url)
+        return cls(
+            hostname=parts.hostname or "localhost",
+            port=parts.port or _DEFAULT_PORTS[parts.scheme],
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            start_tls=parts.scheme == "smtp+tls",
+            use_tls=parts.scheme == "smtp+ssl",
+            timeout=timeout,
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: Kind
+    code: int | None
+    detail: str
+
+
+async def send(config: SmtpConfig, message: EmailMessage, *, sender: str, recipient: str) -> Outcome:
+    """One delivery attempt; every failure comes back as an Outcome, never as an exception."""
+    try:
+        async with asyncio.timeout(config.timeout * 2):
+            _, reply = await aiosmtplib.send(
+                message,
+                sender=sender,
+                recipients=[recipient],
+                hostname=config.hostname,
+                port=config.port,
+                username=config.username,
+                password=config.password,
+                start_tls=config.start_tls,
+                use_tls=config.use_tls,
+                timeout=config.timeout,
+            )
+    except Exception as exc:  # noqa: BLE001 - classified below, recorded on the attempt
+        return classify(exc)
+    code, _, text = reply.partition(" ")
+    return Outcome("sent", int(code) if code.isdigit() else 250, text or reply)
+
+
+def classify(exc: BaseException) -> Outcome:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        refused = exc.recipients[0]
+        return _from_reply(refused.code, refused.message, at_recipient=True)
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
+        return _from_reply(exc.code, exc.message, at_recipient=True)
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        # Our credentials, not the recipient: retry, so fixing SMTP_URL recovers the queue.
+        return Outcome("transient", exc.code, f"authentication failed: {exc.message}")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return _from_reply(exc.code, exc.message, at_recipient=False)
+    if isinstance(exc, (aiosmtplib.SMTPException, OSError, TimeoutError)):
+        return Outcome("transient", None, f"{type(exc).__name__}: {exc}".strip())
+    return Outcome("transient", None, f"unexpected {type(exc).__name__}: {exc}")
+
+
+def _from_reply(code: int, text: str, *, at_recipient: bool) -> Outcome:
+    detail = f"{code} {text}".strip()
+    if 400 <= code < 500 or code < 400:
+        return Outcome("transient", code, detail)
+    enhanced = _ENHANCED.match(text or "")
+    if enhanced:
+        subject, specific = enhanced.group(2), enhanced.group(3)
+        if subject == "1" or (subject, specific) == ("2", "1"):
+            return Outcome("bounce", code, detail)
+        return Outcome("rejected", code, detail)
+    if at_recipient and code in (550, 551, 553):
+        return Outcome("bounce", code, detail)
+    return Outcome("rejected", code, detail)

@@ -1,0 +1,64 @@
+"""The ARQ worker's settings: clients are built once at start-up and handed to jobs through ctx."""
+
+from __future__ import annotations
+
+import logging
+from email.utils import parseaddr
+from typing import Any
+
+from arq import cron
+from arq.connections import RedisSettings
+from arq.worker import func
+
+from jobs.deliver import deliver
+from jobs.smtp import SmtpConfig
+from jobs.sweeper import sweep
+from service.queue import job_deserializer, job_serializer
+from service.settings import Settings, load_settings
+from service.store import Store
+from service.templates import load_catalog
+
+log = logging.getLogger("herald.worker")
+
+# A job runs at most this long; a SIGKILLed worker's jobs are picked up again after it + 10 s.
+JOB_TIMEOUT_SECONDS = 45
+# The platform gives 30 s between SIGTERM and SIGKILL: finish in-flight sends within it.
+SHUTDOWN_GRACE_SECONDS = 25
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    ctx["catalog"] = load_catalog(settings.templates_dir)
+    ctx["store"] = Store(ctx["redis"], retention_seconds=settings.retention_seconds)
+    ctx["smtp"] = SmtpConfig.from_url(settings.smtp_url, timeout=settings.smtp_timeout_seconds)
+    ctx["envelope_from"] = parseaddr(settings.mail_from)[1]
+    ctx["lease_seconds"] = JOB_TIMEOUT_SECONDS + 60
+    ctx["sweep_grace_seconds"] = settings.sweep_grace_seconds
+    log.info("herald worker ready: %d templates, SMTP %s:%d", len(ctx["catalog"].templates),
+             ctx["smtp"].hostname, ctx["smtp"].port)
+
+
+def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for `arq.Worker`; tests build workers from this with their own settings."""
+    options: dict[str, Any] = {
+        "functions": [func(deliver, name="deliver", timeout=JOB_TIMEOUT_SECONDS)],
+        "cron_jobs": [cron(sweep, second={0, 30}, run_at_startup=True, unique=True, timeout=30)],
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "ctx": {"settings": settings},
+        "on_startup": startup,
+        "job_serializer": job_serializer,
+        "job_deserializer": job_deserializer,
+        "max_jobs": settings.worker_max_jobs,
+        "job_timeout": JOB_TIMEOUT_SECONDS,
+        "keep_result": 0,
+        # Herald counts tries on its own records; ARQ's limit is only a backstop.
+        "max_tries": settings.max_tries * 2 + 5,
+        "job_completion_wait": SHUTDOWN_GRACE_SECONDS,
+        "health_check_interval": 10,
+        "poll_delay": 0.2,
+    }
+    return options | overrides
+
+
+def from_environment() -> dict[str, Any]:
+    return worker_settings(load_settings())

@@ -1,0 +1,1 @@
+"""Herald: the web app and the domain code shared with the worker."""

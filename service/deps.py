@@ -1,0 +1,56 @@
+"""Dependencies: everything a route needs arrives through these, built once in the lifespan."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from arq.connections import ArqRedis
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service.settings import Settings
+from service.store import Store
+from service.templates import Catalog
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_queue(request: Request) -> ArqRedis:
+    return request.app.state.queue
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+QueueDep = Annotated[ArqRedis, Depends(get_queue)]
+StoreDep = Annotated[Store, Depends(get_store)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+
+
+def authenticate(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The API key's name, recorded as the actor. Every key is compared, in constant time."""
+    given = credentials.credentials.encode() if credentials else b""
+    actor = None
+    for name, secret in settings.api_keys.items():
+        if hmac.compare_digest(given, secret.encode()) and given:
+            actor = name
+    if actor is None:
+        raise HTTPException(401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"})
+    return actor
+
+
+ActorDep = Annotated[str, Depends(authenticate)]

@@ -1,0 +1,43 @@
+"""Builds the FastAPI app; clients are opened in the lifespan and handed out by dependencies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service import errors
+from service.queue import open_queue
+from service.routes import health, notifications, templates
+from service.settings import Settings, load_settings
+from service.store import Store
+from service.templates import Catalog, load_catalog
+
+log = logging.getLogger("herald.web")
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    queue = open_queue(settings)
+    app.state.queue = queue
+    app.state.store = Store(queue, retention_seconds=settings.retention_seconds)
+    if not settings.api_keys:
+        log.warning("API_KEYS is empty: every /v1 call will be refused")
+    try:
+        yield
+    finally:
+        await queue.aclose()
+
+
+def create_app(settings: Settings | None = None, *, catalog: Catalog | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    app = FastAPI(title="Herald", version="0.1.0", lifespan=_lifespan)
+    app.state.settings = settings
+    app.state.catalog = catalog or load_catalog(settings.templates_dir)
+    errors.install(app)
+    for module in (notifications, templates, health):
+        app.include_router(module.router)
+    return app

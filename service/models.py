@@ -1,0 +1,152 @@
+"""Request and response shapes of the HTTP API."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from service.templates import KEY_RE, LOCALE_RE
+
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+MAX_DELAY_SECONDS = 366 * 86400
+MAX_CONTEXT_BYTES = 64 * 1024
+
+
+def normalize_email(value: str) -> str:
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"invalid email address: {exc}") from None
+
+
+def _single_line(value: str) -> str:
+    if any(c in value for c in "\r\n\0"):
+        raise ValueError("must be a single line")
+    return value
+
+
+Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(normalize_email)]
+IdempotencyKey = Annotated[str, StringConstraints(pattern=IDEMPOTENCY_KEY_PATTERN)]
+
+
+class Recipient(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    name: Annotated[str, StringConstraints(max_length=200), AfterValidator(_single_line)] | None = None
+
+
+def _check_context(context: dict[str, Any]) -> dict[str, Any]:
+    if len(json.dumps(context, default=str)) > MAX_CONTEXT_BYTES:
+        raise ValueError(f"context is larger than {MAX_CONTEXT_BYTES} bytes")
+    return context
+
+
+class NotificationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: Annotated[str, StringConstraints(max_length=128, pattern=KEY_RE.pattern)]
+    to: Email | Recipient
+    context: Annotated[dict[str, Any], AfterValidator(_check_context)] = Field(default_factory=dict)
+    locale: Annotated[str, StringConstraints(pattern=LOCALE_RE.pattern)] | None = None
+    idempotency_key: IdempotencyKey | None = None
+    delay: Annotated[float, Field(gt=0, le=MAX_DELAY_SECONDS)] | None = None
+    send_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> NotificationIn:
+        if self.delay is not None and self.send_at is not None:
+            raise ValueError("give either delay or send_at, not both")
+        return self
+
+    @property
+    def recipient(self) -> Recipient:
+        return self.to if isinstance(self.to, Recipient) else Recipient(email=self.to)
+
+    def fingerprint(self) -> str:
+        """Identifies the request for idempotency: the same key with another request is a conflict."""
+        body = self.model_dump(mode="json", exclude={"idempotency_key"})
+        body["to"] = self.recipient.model_dump(mode="json")
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Attempt(BaseModel):
+    n: int
+    at: str
+    outcome: str
+    smtp_code: int | None = None
+    detail: str | None = None
+    duration_ms: int | None = None
+
+
+class NotificationOut(BaseModel):
+    id: str
+    template: str
+    template_version: int
+    locale: str
+    category: str
+    to: str
+    to_name: str | None
+    status: str
+    created_at: str
+    send_at: str | None
+    sent_at: str | None
+    idempotency_key: str | None
+    actor: str | None
+    message_id: str | None
+    attempts: list[Attempt]
+    error: str | None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> NotificationOut:
+        to = json.loads(record["to"])
+        return cls(
+            id=record["id"],
+            template=record["template"],
+            template_version=int(record.get("template_version") or 1),
+            locale=record["locale"],
+            category=record["category"],
+            to=to["email"],
+            to_name=to.get("name"),
+            status=record["status"],
+            created_at=record["created_at"],
+            send_at=record.get("send_at") or None,
+            sent_at=record.get("sent_at") or None,
+            idempotency_key=record.get("idempotency_key") or None,
+            actor=record.get("actor") or None,
+            message_id=record.get("message_id") or None,
+            attempts=[Attempt(**a) for a in record.get("attempts", [])],
+            error=record.get("error") or None,
+        )
+
+
+class PreviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    context: dict[str, Any] = Field(default_factory=dict)
+    locale: Annotated[str, StringConstraints(pattern=LOCALE_RE.pattern)] | None = None
+
+
+class PreviewOut(BaseModel):
+    template: str
+    locale: str
+    subject: str
+    text: str
+    html: str | None
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def missing_detail(names: list[str]) -> list[dict[str, Any]]:
+    return [
+        {"loc": ["body", "context", name], "msg": f"missing template variable {name!r}", "type": "missing"}
+        for name in names
+    ]

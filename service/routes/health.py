@@ -1,0 +1,36 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+
+from service import metrics
+from service.deps import QueueDep, StoreDep
+from service.queue import WORKER_HEALTH_KEY
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(queue: QueueDep) -> JSONResponse:
+    try:
+        await queue.ping()
+        worker_alive = bool(await queue.exists(WORKER_HEALTH_KEY))
+    except (RedisError, OSError):
+        return JSONResponse({"status": "unavailable", "redis": False, "worker": False}, status_code=503)
+    code = 200 if worker_alive else 503
+    return JSONResponse({"status": "ok" if worker_alive else "no worker", "redis": True, "worker": worker_alive},
+                        status_code=code)
+
+
+@router.get("/metrics")
+async def metrics_endpoint(store: StoreDep) -> Response:
+    body = await metrics.render(store)
+    return Response(body, media_type=metrics.CONTENT_TYPE)

@@ -1,0 +1,123 @@
+"""Herald's one settings class, read from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+from email.headerregistry import Address
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_REDIS_SCHEMES = {"redis", "rediss", "unix"}
+_SMTP_SCHEMES = {"smtp", "smtp+tls", "smtp+ssl"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    redis_url: str = "redis://localhost:6379/0"
+    smtp_url: str = "smtp://localhost:1025"
+    mail_from: str
+    api_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    secret_key: str = Field(min_length=16)
+    public_url: str = "http://localhost:8000"
+    templates_dir: Path = REPO_ROOT / "templates"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_tries: int = Field(default=8, ge=1, le=100)
+    retry_base_seconds: float = Field(default=30, gt=0)
+    retry_max_seconds: float = Field(default=3600, gt=0)
+    retention_seconds: int = Field(default=7 * 86400, ge=60)
+    smtp_timeout_seconds: float = Field(default=20, gt=0, le=60)
+    worker_max_jobs: int = Field(default=50, ge=1, le=1000)
+    sweep_grace_seconds: float = Field(default=30, ge=1)
+
+    @property
+    def mail_domain(self) -> str:
+        return parseaddr(self.mail_from)[1].rpartition("@")[2]
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_api_keys(cls, raw: object) -> object:
+        if not isinstance(raw, str):
+            return raw
+        keys: dict[str, str] = {}
+        for pair in filter(None, (p.strip() for p in raw.split(","))):
+            name, sep, secret = pair.partition(":")
+            if not sep or not name or len(secret) < 8:
+                raise ValueError("expected comma-separated name:secret pairs, secrets of 8+ characters")
+            keys[name] = secret
+        return keys
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, url: str) -> str:
+        _check_url(url, _REDIS_SCHEMES, need_host=not url.startswith("unix:"))
+        return url
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, url: str) -> str:
+        _check_url(url, _SMTP_SCHEMES, need_host=True)
+        return url
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, url: str) -> str:
+        _check_url(url, {"http", "https"}, need_host=True)
+        return url.rstrip("/")
+
+    @field_validator("mail_from")
+    @classmethod
+    def _check_mail_from(cls, value: str) -> str:
+        if "\r" in value or "\n" in value:
+            raise ValueError("must be a single line")
+        name, addr = parseaddr(value)
+        if "@" not in addr:
+            raise ValueError("expected an address such as 'Acme <no-reply@acme.test>'")
+        Address(display_name=name, addr_spec=addr)
+        return value
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _check_templates_dir(cls, path: Path) -> Path:
+        if not path.is_dir():
+            raise ValueError(f"{path} is not a directory")
+        return path
+
+    @model_validator(mode="after")
+    def _check_backoff(self) -> Settings:
+        if self.retry_max_seconds < self.retry_base_seconds:
+            raise ValueError("RETRY_MAX_SECONDS must be at least RETRY_BASE_SECONDS")
+        return self
+
+
+def _check_url(url: str, schemes: set[str], *, need_host: bool) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a non-numeric port
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL ({exc})") from None
+    if parts.scheme not in schemes:
+        raise ValueError(f"scheme must be one of {', '.join(sorted(schemes))}")
+    if need_host and not parts.hostname:
+        raise ValueError("the URL has no host")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, or stop the process with one line naming the bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SystemExit(f"herald: configuration error: {describe_error(exc)}") from None
+
+
+def describe_error(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        problems.append(f"{field.upper()}: {err['msg']}")
+    return "; ".join(problems)

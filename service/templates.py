@@ -1,0 +1,203 @@
+"""The template catalog: discovery, variables, locale fallback and sandboxed rendering."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+CATEGORIES = frozenset({"transactional", "security", "billing", "marketing", "digest", "internal"})
+ALWAYS_SENT = frozenset({"transactional", "security", "billing"})
+KEY_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$")
+PARTS = ("subject", "text", "html")
+# What a caller's context can make a template raise while rendering (bad types, sandbox refusals).
+RENDER_ERRORS = (TemplateError, TypeError, ValueError, LookupError, AttributeError, OverflowError)
+# Supplied by Herald at render time, never by the caller.
+SYSTEM_VARIABLES = frozenset({"unsubscribe_url", "notification_id", "locale"})
+
+
+class TemplateNotFound(LookupError):
+    pass
+
+
+class TemplateConfigError(ValueError):
+    """A template directory on disk is malformed; raised at load, never at send."""
+
+
+class MissingVariables(ValueError):
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(f"missing template variables: {', '.join(names)}")
+        self.names = names
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str | None
+
+
+@dataclass(frozen=True)
+class Template:
+    key: str
+    category: str
+    version: int
+    description: str
+    default_locale: str
+    locales: tuple[str, ...]
+    required: frozenset[str]
+    optional: frozenset[str]
+    example: dict[str, Any] = field(default_factory=dict)
+    has_html: dict[str, bool] = field(default_factory=dict)
+
+    def resolve_locale(self, wanted: str | None) -> str:
+        """`pt-BR` -> `pt` -> the template's default locale."""
+        for candidate in _locale_chain(wanted):
+            for have in self.locales:
+                if have.lower() == candidate:
+                    return have
+        return self.default_locale
+
+    def missing(self, context: dict[str, Any]) -> list[str]:
+        return sorted(name for name in self.required if name not in context)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "category": self.category,
+            "version": self.version,
+            "description": self.description,
+            "default_locale": self.default_locale,
+            "locales": list(self.locales),
+            "variables": sorted(self.required),
+            "optional_variables": sorted(self.optional),
+            "example_context": self.example,
+        }
+
+
+def _locale_chain(wanted: str | None) -> list[str]:
+    if not wanted:
+        return []
+    parts = wanted.replace("_", "-").lower().split("-")
+    return ["-".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
+def _is_html(name: str | None) -> bool:
+    return bool(name) and name.rsplit("/", 1)[-1] == "html.j2"
+
+
+class Catalog:
+    """Every template under one directory, parsed once at start-up."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._env = ImmutableSandboxedEnvironment(
+            loader=FileSystemLoader(str(root)),
+            undefined=StrictUndefined,
+            autoescape=_is_html,
+            keep_trailing_newline=False,
+            auto_reload=False,
+        )
+        self.templates: dict[str, Template] = {}
+        for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")):
+            self.templates[folder.name] = self._load(folder)
+
+    def get(self, key: str) -> Template:
+        try:
+            return self.templates[key]
+        except KeyError:
+            raise TemplateNotFound(key) from None
+
+    def render(
+        self,
+        key: str,
+        locale: str | None,
+        context: dict[str, Any],
+        *,
+        unsubscribe_url: str | None = None,
+        notification_id: str | None = None,
+    ) -> Rendered:
+        tpl = self.get(key)
+        missing = tpl.missing(context)
+        if missing:
+            raise MissingVariables(missing)
+        locale = tpl.resolve_locale(locale)
+        system = {"unsubscribe_url": unsubscribe_url, "notification_id": notification_id, "locale": locale}
+        values = {name: None for name in tpl.optional} | context | system
+        parts = {
+            part: self._env.get_template(f"{key}/{locale}/{part}.j2").render(values)
+            for part in PARTS
+            if part != "html" or tpl.has_html[locale]
+        }
+        return Rendered(
+            subject=" ".join(parts["subject"].split()),
+            text=parts["text"].strip() + "\n",
+            html=parts.get("html"),
+        )
+
+    def _load(self, folder: Path) -> Template:
+        key = folder.name
+        if not KEY_RE.match(key):
+            raise TemplateConfigError(f"{folder}: template key must look like domain.event")
+        meta_data = self._read_toml(folder / "template.toml")
+        category = meta_data.get("category", "transactional")
+        if category not in CATEGORIES:
+            raise TemplateConfigError(f"{folder}: unknown category {category!r}")
+        locales = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir()))
+        default_locale = meta_data.get("default_locale", "en")
+        if default_locale not in locales:
+            raise TemplateConfigError(f"{folder}: default locale {default_locale!r} has no directory")
+        optional = frozenset(meta_data.get("optional", []))
+        used: set[str] = set()
+        has_html: dict[str, bool] = {}
+        for locale in locales:
+            has_html[locale] = (folder / locale / "html.j2").is_file()
+            for part in PARTS:
+                path = folder / locale / f"{part}.j2"
+                if not path.is_file():
+                    if part == "html":
+                        continue
+                    raise TemplateConfigError(f"{path} is required")
+                used |= self._variables(path)
+        return Template(
+            key=key,
+            category=category,
+            version=int(meta_data.get("version", 1)),
+            description=str(meta_data.get("description", "")),
+            default_locale=default_locale,
+            locales=locales,
+            required=frozenset(used - optional - SYSTEM_VARIABLES),
+            optional=optional,
+            example=dict(meta_data.get("example", {})),
+            has_html=has_html,
+        )
+
+    def _variables(self, path: Path) -> set[str]:
+        try:
+            ast = self._env.parse(path.read_text(encoding="utf-8"))
+        except TemplateError as exc:
+            raise TemplateConfigError(f"{path}: {exc}") from None
+        return set(meta.find_undeclared_variables(ast))
+
+    @staticmethod
+    def _read_toml(path: Path) -> dict[str, Any]:
+        if not path.is_file():
+            raise TemplateConfigError(f"{path} is required")
+        try:
+            return tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise TemplateConfigError(f"{path}: {exc}") from None
+
+
+def load_catalog(root: Path) -> Catalog:
+    """The catalog, or stop the process with one line naming the broken template."""
+    try:
+        return Catalog(root)
+    except (TemplateConfigError, OSError) as exc:
+        raise SystemExit(f"herald: configuration error: TEMPLATES_DIR: {exc}") from None

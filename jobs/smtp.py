@@ -24,10 +24,11 @@ class SmtpConfig:
     password: str | None = None
     start_tls: bool = False
     use_tls: bool = False
-    timeout: float = 20
+    timeout: float = 15
+    deadline: float = 30
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float = 20) -> SmtpConfig:
+    def from_url(cls, url: str, *, timeout: float = 15, deadline: float = 30) -> SmtpConfig:
         parts = urlsplit(url)
         return cls(
             hostname=parts.hostname or "localhost",
@@ -37,6 +38,7 @@ class SmtpConfig:
             start_tls=parts.scheme == "smtp+tls",
             use_tls=parts.scheme == "smtp+ssl",
             timeout=timeout,
+            deadline=deadline,
         )
 
 
@@ -50,7 +52,8 @@ class Outcome:
 async def send(config: SmtpConfig, message: EmailMessage, *, sender: str, recipient: str) -> Outcome:
     """One delivery attempt; every failure comes back as an Outcome, never as an exception."""
     try:
-        async with asyncio.timeout(config.timeout * 2):
+        # Each SMTP step has `timeout`; the whole conversation must end before the job's own timeout.
+        async with asyncio.timeout(config.deadline):
             _, reply = await aiosmtplib.send(
                 message,
                 sender=sender,

@@ -20,8 +20,6 @@ from service.templates import load_catalog
 
 log = logging.getLogger("herald.worker")
 
-# A job runs at most this long; a SIGKILLed worker's jobs are picked up again after it + 10 s.
-JOB_TIMEOUT_SECONDS = 45
 # The platform gives 30 s between SIGTERM and SIGKILL: finish in-flight sends within it.
 SHUTDOWN_GRACE_SECONDS = 25
 
@@ -30,9 +28,11 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     ctx["catalog"] = load_catalog(settings.templates_dir)
     ctx["store"] = Store(ctx["redis"], retention_seconds=settings.retention_seconds)
-    ctx["smtp"] = SmtpConfig.from_url(settings.smtp_url, timeout=settings.smtp_timeout_seconds)
+    ctx["smtp"] = SmtpConfig.from_url(
+        settings.smtp_url, timeout=settings.smtp_timeout_seconds, deadline=settings.job_timeout_seconds - 1
+    )
     ctx["envelope_from"] = parseaddr(settings.mail_from)[1]
-    ctx["lease_seconds"] = JOB_TIMEOUT_SECONDS + 60
+    ctx["lease_seconds"] = settings.job_timeout_seconds + 60
     ctx["sweep_grace_seconds"] = settings.sweep_grace_seconds
     log.info("herald worker ready: %d templates, SMTP %s:%d", len(ctx["catalog"].templates),
              ctx["smtp"].hostname, ctx["smtp"].port)
@@ -40,8 +40,9 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     """Keyword arguments for `arq.Worker`; tests build workers from this with their own settings."""
+    # A job runs at most job_timeout; a SIGKILLed worker's jobs are picked up again after it + 10 s.
     options: dict[str, Any] = {
-        "functions": [func(deliver, name="deliver", timeout=JOB_TIMEOUT_SECONDS)],
+        "functions": [func(deliver, name="deliver", timeout=settings.job_timeout_seconds)],
         "cron_jobs": [cron(sweep, second={0, 30}, run_at_startup=True, unique=True, timeout=30)],
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "ctx": {"settings": settings},
@@ -49,7 +50,7 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "job_serializer": job_serializer,
         "job_deserializer": job_deserializer,
         "max_jobs": settings.worker_max_jobs,
-        "job_timeout": JOB_TIMEOUT_SECONDS,
+        "job_timeout": settings.job_timeout_seconds,
         "keep_result": 0,
         # Herald counts tries on its own records; ARQ's limit is only a backstop.
         "max_tries": settings.max_tries * 2 + 5,

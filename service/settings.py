@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=30, gt=0)
     retry_max_seconds: float = Field(default=3600, gt=0)
     retention_seconds: int = Field(default=7 * 86400, ge=60)
-    smtp_timeout_seconds: float = Field(default=20, gt=0, le=60)
+    smtp_timeout_seconds: float = Field(default=15, gt=0, le=60)
+    job_timeout_seconds: float = Field(default=45, ge=2, le=300)
     worker_max_jobs: int = Field(default=50, ge=1, le=1000)
     sweep_grace_seconds: float = Field(default=30, ge=1)
 
@@ -92,6 +93,8 @@ class Settings(BaseSettings):
     def _check_backoff(self) -> Settings:
         if self.retry_max_seconds < self.retry_base_seconds:
             raise ValueError("RETRY_MAX_SECONDS must be at least RETRY_BASE_SECONDS")
+        if self.job_timeout_seconds <= self.smtp_timeout_seconds:
+            raise ValueError("JOB_TIMEOUT_SECONDS must be longer than SMTP_TIMEOUT_SECONDS")
         return self
 
 

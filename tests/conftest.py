@@ -1,0 +1,99 @@
+"""Shared fixtures: a real redis-server for the session, a scripted SMTP server, the app and a worker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from arq.worker import Worker
+from asgi_lifespan import LifespanManager
+
+from jobs.worker import worker_settings
+from service.embedded import RedisServer, free_port
+from service.factory import create_app
+from service.settings import Settings
+from tests.support.smtp import ScriptedSMTP
+
+API_KEY = "test-secret-0123456789"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(workdir=tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushall()
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[ScriptedSMTP]:
+    server = ScriptedSMTP(port=free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server: ScriptedSMTP) -> ScriptedSMTP:
+    smtp_server.reset()
+    return smtp_server
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "mail_from": "Acme <no-reply@acme.test>",
+        "api_keys": {"test": API_KEY, "other": "other-secret-0123"},
+        "secret_key": "s" * 32,
+        "retry_base_seconds": 0.05,
+        "retry_max_seconds": 0.2,
+        "smtp_timeout_seconds": 2,
+        "job_timeout_seconds": 5,
+        "sweep_grace_seconds": 1,
+        "_env_file": None,
+    }
+    return Settings(**(values | overrides))
+
+
+@pytest.fixture
+def settings(redis_url: str, smtp: ScriptedSMTP) -> Settings:
+    return make_settings(redis_url=redis_url, smtp_url=smtp.url)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    application = create_app(settings)
+    async with LifespanManager(application) as manager:
+        yield manager.app
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://herald.test", headers=AUTH) as c:
+        yield c
+
+
+async def drain(settings: Settings, **overrides: Any) -> Worker:
+    """Run a worker until the queue is empty (retries included), then close it."""
+    options = {"burst": True, "handle_signals": False, "poll_delay": 0.02} | overrides
+    worker = Worker(**worker_settings(settings, **options))
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+    return worker
+
+
+@pytest.fixture
+def templates_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "templates"

@@ -1,0 +1,106 @@
+"""A real SMTP server (aiosmtpd) that tests can script: per-recipient replies, slowness, failure rates."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import random
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+    raw: bytes
+
+
+@dataclass
+class Script:
+    """What the server answers. Replies queued for an address are used once each, in order."""
+
+    rcpt: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    data: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    always_rcpt: dict[str, str] = field(default_factory=dict)
+    always_data: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    transient_ratio: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+
+class ScriptedHandler:
+    def __init__(self) -> None:
+        self.script = Script()
+        self.received: list[Received] = []
+        self.lock = threading.Lock()
+
+    def _reply(self, queued: dict[str, list[str]], always: dict[str, str], address: str) -> str | None:
+        with self.lock:
+            if queued.get(address):
+                return queued[address].pop(0)
+        return always.get(address) or always.get("*")
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        reply = self._reply(self.script.rcpt, self.script.always_rcpt, address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.script.delay:
+            await asyncio.sleep(self.script.delay)
+        address = envelope.rcpt_tos[0]
+        reply = self._reply(self.script.data, self.script.always_data, address)
+        if reply:
+            return reply
+        if self.script.transient_ratio and self.script.rng.random() < self.script.transient_ratio:
+            return "451 4.3.0 Temporary local problem, try again"
+        raw = envelope.original_content or b""
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        with self.lock:
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, raw))
+        return "250 2.0.0 OK queued"
+
+
+class ScriptedSMTP:
+    def __init__(self, *, port: int) -> None:
+        self.handler = ScriptedHandler()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port)
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    @property
+    def script(self) -> Script:
+        return self.handler.script
+
+    @property
+    def received(self) -> list[Received]:
+        with self.handler.lock:
+            return list(self.handler.received)
+
+    def reset(self) -> None:
+        with self.handler.lock:
+            self.handler.script = Script()
+            self.handler.received = []
+
+    def start(self) -> ScriptedSMTP:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def notification_ids(self) -> list[str]:
+        return [r.message["X-Herald-Notification"] for r in self.received]

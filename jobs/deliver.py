@@ -93,6 +93,9 @@ async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], to: dict[st
         )
     except RENDER_ERRORS as exc:
         outcome = Outcome("rejected", None, f"rendering failed: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - never lose a notification to a bug: record it, retry
+        log.exception("preparing %s failed", record["id"])
+        outcome = Outcome("error", None, f"unexpected {type(exc).__name__}: {exc}")
     else:
         outcome = await send(ctx["smtp"], message, sender=ctx["envelope_from"], recipient=to["email"])
     return await _record(ctx, record, n, outcome, started)
@@ -113,8 +116,8 @@ async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: 
         await _finish(store, nid, _attempt(n, "hard_bounce", outcome.code, outcome.detail, started),
                       status="failed", error=f"hard bounce, address suppressed: {outcome.detail}")
         return "bounced"
+    label = {"transient": "transient_failure"}.get(outcome.kind, outcome.kind)
     if outcome.kind == "rejected" or n >= settings.max_tries:
-        label = "rejected" if outcome.kind == "rejected" else "transient_failure"
         reason = outcome.detail if outcome.kind == "rejected" else f"gave up after {n} tries: {outcome.detail}"
         await _finish(store, nid, _attempt(n, label, outcome.code, outcome.detail, started),
                       status="failed", error=reason)
@@ -122,7 +125,7 @@ async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: 
     delay = backoff_seconds(n, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
     next_ms = int((_now().timestamp() + delay) * 1000)
     await store.transition(
-        nid, allowed=["sending"], attempt=_attempt(n, "transient_failure", outcome.code, outcome.detail, started),
+        nid, allowed=["sending"], attempt=_attempt(n, label, outcome.code, outcome.detail, started),
         fields={"status": "retrying", "due_ms": next_ms, "error": outcome.detail}, pending=next_ms,
     )
     raise Retry(defer=delay)

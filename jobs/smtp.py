@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-Kind = Literal["sent", "transient", "bounce", "rejected"]
+Kind = Literal["sent", "transient", "bounce", "rejected", "error"]
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 _DEFAULT_PORTS = {"smtp": 25, "smtp+tls": 587, "smtp+ssl": 465}
 
@@ -85,7 +85,7 @@ def classify(exc: BaseException) -> Outcome:
         return _from_reply(exc.code, exc.message, at_recipient=False)
     if isinstance(exc, (aiosmtplib.SMTPException, OSError, TimeoutError)):
         return Outcome("transient", None, f"{type(exc).__name__}: {exc}".strip())
-    return Outcome("transient", None, f"unexpected {type(exc).__name__}: {exc}")
+    return Outcome("error", None, f"unexpected {type(exc).__name__}: {exc}")
 
 
 def _from_reply(code: int, text: str, *, at_recipient: bool) -> Outcome:

@@ -72,8 +72,8 @@ def settings(redis_url: str, smtp: ScriptedSMTP) -> Settings:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Any]:
     application = create_app(settings)
-    async with LifespanManager(application) as manager:
-        yield manager.app
+    async with LifespanManager(application):
+        yield application
 
 
 @pytest.fixture

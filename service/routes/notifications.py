@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from service.accept import Conflict, Rejected, accept
 from service.deps import ActorDep, CatalogDep, QueueDep, SettingsDep, StoreDep
+from service.queue import drop_job
 from service.models import IDEMPOTENCY_KEY_PATTERN, NotificationIn, NotificationOut
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
@@ -61,7 +62,9 @@ async def get_notification(notification_id: str, _: ActorDep, store: StoreDep) -
 
 
 @router.delete("/{notification_id}", response_model=NotificationOut)
-async def cancel_notification(notification_id: str, _: ActorDep, store: StoreDep) -> NotificationOut:
+async def cancel_notification(
+    notification_id: str, _: ActorDep, store: StoreDep, queue: QueueDep
+) -> NotificationOut:
     applied, previous = await store.transition(
         notification_id, allowed=CANCELLABLE, fields={"status": "cancelled"}, pending=None, ttl=store.retention
     )
@@ -69,6 +72,7 @@ async def cancel_notification(notification_id: str, _: ActorDep, store: StoreDep
         raise HTTPException(404, f"notification {notification_id!r} not found")
     if not applied:
         raise HTTPException(409, f"notification is {previous}; only {', '.join(CANCELLABLE)} ones can be cancelled")
+    await drop_job(queue, notification_id)
     return await _load(store, notification_id)
 
 

@@ -34,3 +34,143 @@ async def test_accepted_notification_is_sent_with_its_headers(client, settings, 
     assert msg.get_content_type() == "multipart/alternative"
     assert "Hi Ada" in msg.get_body(("plain",)).get_content()
     assert "<h1>Welcome, Ada!</h1>" in msg.get_body(("html",)).get_content()
+
+
+async def test_transient_4xx_is_retried_then_sent(client, settings, smtp: ScriptedSMTP):
+    smtp.script.data["ada@example.com"] += ["451 4.3.0 Try again later", "421 4.7.0 Busy"]
+    created = await post(client)
+    await drain(settings)
+    got = (await client.get(f"/v1/notifications/{created['id']}")).json()
+    assert got["status"] == "sent"
+    assert [a["outcome"] for a in got["attempts"]] == ["transient_failure", "transient_failure", "sent"]
+    assert [a["smtp_code"] for a in got["attempts"]] == [451, 421, 250]
+    assert "Try again later" in got["attempts"][0]["detail"]
+    assert [a["n"] for a in got["attempts"]] == [1, 2, 3]
+    assert len(smtp.received) == 1
+
+
+async def test_transient_failures_exhaust_max_tries_then_failed(client, redis_url, smtp: ScriptedSMTP):
+    from tests.conftest import make_settings
+
+    settings = make_settings(redis_url=redis_url, smtp_url=smtp.url, max_tries=3)
+    smtp.script.always_data["ada@example.com"] = "452 4.2.2 Mailbox full"
+    created = await post(client)
+    await drain(settings)
+    got = (await client.get(f"/v1/notifications/{created['id']}")).json()
+    assert got["status"] == "failed"
+    assert len(got["attempts"]) == 3
+    assert all(a["outcome"] == "transient_failure" and a["smtp_code"] == 452 for a in got["attempts"])
+    assert "gave up after 3 tries" in got["error"]
+    assert smtp.received == []
+
+
+async def test_connection_refused_is_retried(client, redis_url, smtp: ScriptedSMTP):
+    from service.embedded import free_port
+    from tests.conftest import make_settings
+
+    settings = make_settings(redis_url=redis_url, smtp_url=f"smtp://127.0.0.1:{free_port()}", max_tries=2)
+    created = await post(client)
+    await drain(settings)
+    got = (await client.get(f"/v1/notifications/{created['id']}")).json()
+    assert got["status"] == "failed"
+    assert [a["outcome"] for a in got["attempts"]] == ["transient_failure", "transient_failure"]
+    assert got["attempts"][0]["smtp_code"] is None
+    assert "Connect" in got["attempts"][0]["detail"] or "connect" in got["attempts"][0]["detail"]
+
+
+async def test_hard_bounce_fails_at_once_and_suppresses(client, settings, smtp: ScriptedSMTP):
+    smtp.script.always_rcpt["gone@example.com"] = "550 5.1.1 <gone@example.com>: user unknown"
+    first = await post(client, to="gone@example.com")
+    await drain(settings)
+    got = (await client.get(f"/v1/notifications/{first['id']}")).json()
+    assert got["status"] == "failed"
+    [attempt] = got["attempts"]
+    assert attempt["outcome"] == "hard_bounce" and attempt["smtp_code"] == 550
+    assert "5.1.1" in got["error"]
+
+    second = await post(client, to="Gone@Example.com")
+    assert second["status"] == "suppressed"
+    await drain(settings)
+    again = (await client.get(f"/v1/notifications/{second['id']}")).json()
+    assert again["status"] == "suppressed" and again["attempts"] == []
+    assert smtp.received == []
+
+
+async def test_mailbox_disabled_521_bounces(client, settings, smtp: ScriptedSMTP):
+    smtp.script.always_rcpt["old@example.com"] = "550 5.2.1 Mailbox disabled"
+    created = await post(client, to="old@example.com")
+    await drain(settings)
+    assert (await client.get(f"/v1/notifications/{created['id']}")).json()["status"] == "failed"
+    assert (await post(client, to="old@example.com"))["status"] == "suppressed"
+
+
+async def test_policy_rejection_fails_without_suppressing(client, settings, smtp: ScriptedSMTP):
+    smtp.script.data["ada@example.com"].append("554 5.7.1 Message rejected as spam")
+    smtp.script.data["bob@example.com"].append("552 5.4.5 Daily sending quota exceeded")
+    ada = await post(client)
+    bob = await post(client, to="bob@example.com")
+    await drain(settings)
+    for created, code in ((ada, 554), (bob, 552)):
+        got = (await client.get(f"/v1/notifications/{created['id']}")).json()
+        assert got["status"] == "failed"
+        [attempt] = got["attempts"]
+        assert attempt["outcome"] == "rejected" and attempt["smtp_code"] == code
+    later = await post(client)
+    assert later["status"] == "queued"
+    await drain(settings)
+    assert (await client.get(f"/v1/notifications/{later['id']}")).json()["status"] == "sent"
+
+
+async def test_cancelled_notification_is_not_sent(client, settings, smtp: ScriptedSMTP):
+    created = await post(client, delay=0.3)
+    assert created["status"] == "scheduled"
+    cancelled = await client.delete(f"/v1/notifications/{created['id']}")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    await drain(settings)
+    got = (await client.get(f"/v1/notifications/{created['id']}")).json()
+    assert got["status"] == "cancelled" and got["attempts"] == []
+    assert smtp.received == []
+
+
+async def test_scheduled_notification_arrives_on_time_not_before(client, settings, smtp: ScriptedSMTP):
+    import time
+    from datetime import UTC, datetime
+
+    created = await post(client, delay=1.0)
+    send_at = datetime.fromisoformat(created["send_at"])
+    started = time.time()
+    await drain(settings)
+    got = (await client.get(f"/v1/notifications/{created['id']}")).json()
+    assert got["status"] == "sent"
+    sent_at = datetime.fromisoformat(got["sent_at"])
+    assert sent_at >= send_at
+    assert time.time() - started >= 0.9
+    assert (sent_at - send_at).total_seconds() < 5
+    assert send_at > datetime.fromisoformat(created["created_at"]).astimezone(UTC)
+
+
+async def test_unexpected_error_is_recorded_and_retried(client, settings, smtp: ScriptedSMTP):
+    from service.templates import Catalog
+
+    class Exploding(Catalog):
+        calls = 0
+
+        def render(self, *args, **kwargs):
+            Exploding.calls += 1
+            if Exploding.calls == 1:
+                raise RuntimeError("disk on fire")
+            return super().render(*args, **kwargs)
+
+    created = await post(client)
+
+    async def startup_with_exploding_catalog(ctx):
+        from jobs.worker import startup
+
+        await startup(ctx)
+        ctx["catalog"] = Exploding(settings.templates_dir)
+
+    await drain(settings, on_startup=startup_with_exploding_catalog)
+    got = (await client.get(f"/v1/notifications/{created['id']}")).json()
+    assert [a["outcome"] for a in got["attempts"]] == ["error", "sent"]
+    assert "disk on fire" in got["attempts"][0]["detail"]
+    assert got["status"] == "sent"

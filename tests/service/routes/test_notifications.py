@@ -1,0 +1,195 @@
+"""POST/GET/DELETE /v1/notifications against a real redis-server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from service.store import PENDING_KEY
+
+WELCOME = {"template": "user.welcome", "to": "ada@example.com", "context": {"name": "Ada"}}
+
+
+async def queued_jobs(app) -> list[bytes]:
+    return await app.state.queue.zrange("arq:queue", 0, -1)
+
+
+async def test_accept_answers_202_with_location_and_queues_one_job(client, app):
+    response = await client.post("/v1/notifications", json=WELCOME)
+    assert response.status_code == 202
+    body = response.json()
+    assert response.headers["Location"] == f"/v1/notifications/{body['id']}"
+    assert body["status"] == "queued" and body["actor"] == "test"
+    assert body["category"] == "transactional" and body["locale"] == "en" and body["template_version"] == 1
+    assert body["message_id"].startswith("<") and body["message_id"].endswith("@acme.test>")
+    assert await queued_jobs(app) == [body["id"].encode()]
+    assert (await client.get(response.headers["Location"])).json() == body
+
+
+async def test_recipient_object_and_locale_fallback(client):
+    response = await client.post(
+        "/v1/notifications", json=WELCOME | {"to": {"email": "ada@example.com", "name": "Ada L."}, "locale": "fr-CA"}
+    )
+    assert response.status_code == 202
+    assert response.json()["to_name"] == "Ada L." and response.json()["locale"] == "fr"
+    other = await client.post("/v1/notifications", json=WELCOME | {"locale": "pt-BR"})
+    assert other.json()["locale"] == "en"
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"template": "no.such"}, "unknown template"),
+        ({"context": {}}, "name"),
+        ({"to": "not-an-address"}, "email"),
+        ({"to": {"email": "ada@example.com", "name": "Ada\r\nBcc: x@evil.test"}}, "single line"),
+        ({"delay": 10, "send_at": "2099-01-01T00:00:00Z"}, "not both"),
+        ({"delay": -5}, "greater than 0"),
+        ({"send_at": "2001-01-01T00:00:00+00:00"}, "future"),
+        ({"send_at": "2099-01-01T00:00:00"}, "timezone"),
+        ({"idempotency_key": "has spaces"}, "pattern"),
+        ({"idempotency_key": "x" * 129}, "pattern"),
+        ({"locale": "../../etc"}, "pattern"),
+        ({"unknown_field": 1}, "Extra inputs"),
+        ({"context": {"name": "x" * 70000}}, "larger than"),
+    ],
+)
+async def test_bad_input_is_a_clear_422_that_changes_nothing(client, app, change, needle):
+    response = await client.post("/v1/notifications", json=WELCOME | change)
+    assert response.status_code == 422, response.text
+    assert needle in response.text
+    assert await queued_jobs(app) == []
+    assert await app.state.queue.zcard(PENDING_KEY) == 0
+
+
+async def test_missing_variable_is_named(client):
+    response = await client.post(
+        "/v1/notifications", json={"template": "user.password_reset", "to": "ada@example.com", "context": {}}
+    )
+    assert response.status_code == 422
+    assert {d["loc"][-1] for d in response.json()["detail"]} == {"name", "reset_url"}
+
+
+async def test_context_the_template_cannot_use_is_422_not_a_worker_failure(client):
+    response = await client.post(
+        "/v1/notifications", json={"template": "digest.daily", "to": "ada@example.com", "context": {"items": 5}}
+    )
+    assert response.status_code == 422
+    assert "cannot render" in response.text
+
+
+@pytest.mark.parametrize(
+    "raw", [b"{", b"[]", b"null", b'"x"', b'{"template": 5}', "{\"to\": \"\udcff\"}".encode("utf-8", "surrogatepass")]
+)
+async def test_malformed_bodies_never_500(client, raw):
+    response = await client.post("/v1/notifications", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic dGVzdA=="}])
+async def test_every_v1_call_needs_a_valid_key(app, headers):
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://herald.test", headers=headers) as anon:
+        for method, path in [("POST", "/v1/notifications"), ("GET", "/v1/notifications/x"),
+                             ("DELETE", "/v1/notifications/x"), ("GET", "/v1/templates")]:
+            response = await anon.request(method, path, json=WELCOME)
+            assert response.status_code == 401, (method, path)
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert await queued_jobs(app) == []
+
+
+async def test_second_key_is_recorded_as_actor(client):
+    response = await client.post("/v1/notifications", json=WELCOME,
+                                 headers={"Authorization": "Bearer other-secret-0123"})
+    assert response.json()["actor"] == "other"
+
+
+async def test_idempotency_key_is_the_id_and_the_job_id(client, app):
+    first = await client.post("/v1/notifications", json=WELCOME | {"idempotency_key": "signup-42"})
+    assert first.status_code == 202 and first.json()["id"] == "signup-42"
+    again = await client.post("/v1/notifications", json=WELCOME | {"idempotency_key": "signup-42"})
+    assert again.status_code == 200 and again.json() == first.json()
+    assert await queued_jobs(app) == [b"signup-42"]
+    other = await client.post("/v1/notifications",
+                              json=WELCOME | {"idempotency_key": "signup-42", "context": {"name": "Bob"}})
+    assert other.status_code == 409
+    assert (await client.get("/v1/notifications/signup-42")).json()["status"] == "queued"
+
+
+async def test_idempotency_key_header(client):
+    first = await client.post("/v1/notifications", json=WELCOME, headers={"Idempotency-Key": "hdr:1"})
+    assert first.status_code == 202 and first.json()["id"] == "hdr:1"
+    assert first.json()["idempotency_key"] == "hdr:1"
+    same_in_body = await client.post("/v1/notifications", json=WELCOME | {"idempotency_key": "hdr:1"})
+    assert same_in_body.status_code == 200
+    clash = await client.post("/v1/notifications", json=WELCOME | {"idempotency_key": "a"},
+                              headers={"Idempotency-Key": "b"})
+    assert clash.status_code == 422
+    bad = await client.post("/v1/notifications", json=WELCOME, headers={"Idempotency-Key": "no spaces"})
+    assert bad.status_code == 422
+
+
+async def test_idempotency_outlives_arq_job_and_result(client, app, settings):
+    from tests.conftest import drain
+
+    first = await client.post("/v1/notifications", json=WELCOME | {"idempotency_key": "once"})
+    await drain(settings)
+    assert not await app.state.queue.exists("arq:job:once", "arq:result:once")
+    again = await client.post("/v1/notifications", json=WELCOME | {"idempotency_key": "once"})
+    assert again.status_code == 200 and again.json()["status"] == "sent"
+    assert again.json()["id"] == first.json()["id"]
+    assert await queued_jobs(app) == []
+
+
+async def test_record_ttl_is_the_retention(client, app, settings):
+    created = (await client.post("/v1/notifications", json=WELCOME | {"delay": 100})).json()
+    ttl = await app.state.queue.ttl(f"herald:n:{created['id']}")
+    assert settings.retention_seconds + 90 < ttl <= settings.retention_seconds + 100
+
+
+async def test_scheduling_with_delay_and_send_at(client, app):
+    before = datetime.now(UTC)
+    delayed = (await client.post("/v1/notifications", json=WELCOME | {"delay": 3600})).json()
+    assert delayed["status"] == "scheduled"
+    due = datetime.fromisoformat(delayed["send_at"])
+    assert timedelta(seconds=3599) < due - before < timedelta(seconds=3601)
+    at = (before + timedelta(days=1)).replace(microsecond=0)
+    pinned = (await client.post("/v1/notifications", json=WELCOME | {"send_at": at.isoformat()})).json()
+    assert datetime.fromisoformat(pinned["send_at"]) == at
+    score = await app.state.queue.zscore("arq:queue", pinned["id"])
+    assert score == at.timestamp() * 1000
+
+
+async def test_cancel_rules(client, settings):
+    from tests.conftest import drain
+
+    scheduled = (await client.post("/v1/notifications", json=WELCOME | {"delay": 60})).json()
+    response = await client.delete(f"/v1/notifications/{scheduled['id']}")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert (await client.delete(f"/v1/notifications/{scheduled['id']}")).status_code == 409
+    sent = (await client.post("/v1/notifications", json=WELCOME)).json()
+    await drain(settings)
+    assert (await client.delete(f"/v1/notifications/{sent['id']}")).status_code == 409
+    assert (await client.delete("/v1/notifications/nope")).status_code == 404
+    assert (await client.get("/v1/notifications/nope")).status_code == 404
+
+
+async def test_redis_down_is_503_with_retry_after(redis_url, smtp):
+    from asgi_lifespan import LifespanManager
+
+    from service.embedded import free_port
+    from service.factory import create_app
+    from tests.conftest import AUTH, make_settings
+
+    app = create_app(make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", smtp_url=smtp.url))
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://herald.test", headers=AUTH) as c:
+            for response in (await c.post("/v1/notifications", json=WELCOME), await c.get("/v1/notifications/x")):
+                assert response.status_code == 503
+                assert response.headers["Retry-After"]
+                assert "unavailable" in response.json()["detail"]
+            ready = await c.get("/readyz")
+            assert ready.status_code == 503

@@ -43,7 +43,8 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     # A job runs at most job_timeout; a SIGKILLed worker's jobs are picked up again after it + 10 s.
     options: dict[str, Any] = {
         "functions": [func(deliver, name="deliver", timeout=settings.job_timeout_seconds)],
-        "cron_jobs": [cron(sweep, second={0, 30}, run_at_startup=True, unique=True, timeout=30)],
+        "cron_jobs": [cron(sweep, second={0, 30}, run_at_startup=True, unique=True,
+                           timeout=settings.job_timeout_seconds)],
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "ctx": {"settings": settings},
         "on_startup": startup,

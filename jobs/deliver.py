@@ -18,12 +18,12 @@ from arq import Retry
 from jobs.backoff import backoff_seconds
 from jobs.message import build_message
 from jobs.smtp import Outcome, send
+from service.metrics import STATS_KEY
 from service.models import iso
 from service.store import ACTIVE, Store
 from service.templates import RENDER_ERRORS
 
 log = logging.getLogger("herald.deliver")
-STATS_KEY = "herald:stats"
 EARLY_TOLERANCE_MS = 1000
 
 

@@ -9,6 +9,7 @@ from arq.connections import ArqRedis
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from service.metrics import WebMetrics
 from service.settings import Settings
 from service.store import Store
 from service.templates import Catalog
@@ -32,10 +33,15 @@ def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
+def get_metrics(request: Request) -> WebMetrics:
+    return request.app.state.metrics
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 QueueDep = Annotated[ArqRedis, Depends(get_queue)]
 StoreDep = Annotated[Store, Depends(get_store)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+MetricsDep = Annotated[WebMetrics, Depends(get_metrics)]
 
 
 def authenticate(

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service import errors
+from service.metrics import WebMetrics
 from service.queue import open_queue
 from service.routes import health, notifications, templates
 from service.settings import Settings, load_settings
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app = FastAPI(title="Herald", version="0.1.0", lifespan=_lifespan)
     app.state.settings = settings
     app.state.catalog = catalog or load_catalog(settings.templates_dir)
+    app.state.metrics = WebMetrics()
     errors.install(app)
     for module in (notifications, templates, health):
         app.include_router(module.router)

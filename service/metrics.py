@@ -1,13 +1,15 @@
 """Prometheus metrics.
 
-Web-side counters live in this process; delivery outcomes are counted by the worker in a Redis
-hash, and read at scrape time so that the web's /metrics shows the whole service.
+Web-side counters live in this process; delivery outcomes are counted by the workers in a
+Redis hash and read at scrape time, so the web's /metrics shows the whole service.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from redis.exceptions import RedisError
 
 from service.store import PENDING_KEY, Store
@@ -15,22 +17,30 @@ from service.store import PENDING_KEY, Store
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 STATS_KEY = "herald:stats"
 
-registry = CollectorRegistry(auto_describe=True)
-accepted = Counter(
-    "herald_notifications_accepted", "Notifications accepted by the API", ["template", "status"], registry=registry
-)
 
+class WebMetrics:
+    """One registry per app, so that two apps in one process (tests) never share counts."""
 
-async def render(store: Store) -> bytes:
-    try:
-        stats = await store.redis.hgetall(STATS_KEY)
-        pending = await store.redis.zcard(PENDING_KEY)
-    except (RedisError, OSError):
-        stats, pending = {}, None
-    body = generate_latest(registry)
-    extra = CollectorRegistry(auto_describe=False)
-    extra.register(_Snapshot(stats, pending))
-    return body + generate_latest(extra)
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.accepted = Counter(
+            "herald_notifications_accepted",
+            "Notifications accepted by the API, by template and initial status",
+            ["template", "status"],
+            registry=self.registry,
+        )
+
+    async def render(self, store: Store) -> bytes:
+        try:
+            async with store.redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(STATS_KEY)
+                pipe.zcard(PENDING_KEY)
+                stats, pending = await pipe.execute()
+        except (RedisError, OSError):
+            stats, pending = {}, None
+        snapshot = CollectorRegistry()
+        snapshot.register(_Snapshot(stats, pending))
+        return generate_latest(self.registry) + generate_latest(snapshot)
 
 
 class _Snapshot:
@@ -38,7 +48,7 @@ class _Snapshot:
         self.stats = stats
         self.pending = pending
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterator[Metric]:
         outcomes = GaugeMetricFamily(
             "herald_delivery_outcomes", "Delivery attempt outcomes counted by the workers", labels=["outcome"]
         )
@@ -46,5 +56,6 @@ class _Snapshot:
             outcomes.add_metric([outcome.decode()], float(count))
         yield outcomes
         if self.pending is not None:
-            yield GaugeMetricFamily("herald_pending_notifications", "Notifications still owed a delivery",
-                                    value=float(self.pending))
+            yield GaugeMetricFamily(
+                "herald_pending_notifications", "Notifications still owed a delivery", value=float(self.pending)
+            )

@@ -168,3 +168,23 @@ def test_sigterm_finishes_in_flight_sends_and_sends_nothing_twice(
     received = Counter(smtp.notification_ids())
     assert set(received) == set(ids)
     assert max(received.values()) == 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("REDIS_URL", "http://nope"), ("SMTP_URL", "smtp://host:notaport"), ("MAIL_FROM", ""), ("MAX_TRIES", "zero")],
+)
+@pytest.mark.parametrize("process", ["web", "worker"])
+def test_misconfiguration_stops_with_one_line_naming_the_variable(redis_url, smtp, process, variable, value):
+    env = dict(os.environ) | {
+        "REDIS_URL": redis_url, "SMTP_URL": smtp.url, "MAIL_FROM": "a@b.test", "API_KEYS": f"t:{API_KEY}",
+        "SECRET_KEY": "x" * 32, "PORT": str(free_port()), variable: value,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    command = read_procfile(ROOT / "Procfile")[process].replace("0.0.0.0", "127.0.0.1")
+    done = subprocess.run(["bash", "-c", f"exec {command}"], cwd=ROOT, env=env, capture_output=True, timeout=30)
+    assert done.returncode != 0
+    err = done.stderr.decode()
+    assert "Traceback" not in err
+    [line] = [ln for ln in err.splitlines() if variable in ln]
+    assert line.startswith("herald: configuration error:")

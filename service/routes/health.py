@@ -6,8 +6,8 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from service import metrics
-from service.deps import QueueDep, StoreDep
+from service.deps import MetricsDep, QueueDep, StoreDep
+from service.metrics import CONTENT_TYPE
 from service.queue import WORKER_HEALTH_KEY
 
 router = APIRouter(tags=["health"])
@@ -31,6 +31,5 @@ async def readyz(queue: QueueDep) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics_endpoint(store: StoreDep) -> Response:
-    body = await metrics.render(store)
-    return Response(body, media_type=metrics.CONTENT_TYPE)
+async def metrics_endpoint(store: StoreDep, web_metrics: MetricsDep) -> Response:
+    return Response(await web_metrics.render(store), media_type=CONTENT_TYPE)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, HTTPException, status
 from fastapi.responses import JSONResponse
 
 from service.accept import Conflict, Rejected, accept
-from service.deps import ActorDep, CatalogDep, QueueDep, SettingsDep, StoreDep
+from service.deps import ActorDep, CatalogDep, MetricsDep, QueueDep, SettingsDep, StoreDep
 from service.queue import drop_job
 from service.models import IDEMPOTENCY_KEY_PATTERN, NotificationIn, NotificationOut
 
@@ -32,6 +32,7 @@ async def create_notification(
     queue: QueueDep,
     catalog: CatalogDep,
     settings: SettingsDep,
+    web_metrics: MetricsDep,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN)
     ] = None,
@@ -49,6 +50,8 @@ async def create_notification(
     except Conflict as exc:
         raise HTTPException(409, str(exc)) from None
     notification = await _load(store, result.notification_id)
+    if result.created:
+        web_metrics.accepted.labels(notification.template, notification.status).inc()
     return JSONResponse(
         notification.model_dump(mode="json"),
         status_code=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK,

@@ -10,6 +10,12 @@ from email.utils import formatdate
 from service.templates import Rendered
 
 
+# CPython's folding of long address headers can drop the quotes around a display name that
+# holds "," or ":" (gh-80222), turning one recipient into two. Lines up to RFC 5322's hard
+# limit are never folded; names are capped at 200 characters at the API, so To never folds.
+_POLICY = SMTP.clone(max_line_length=998)
+
+
 def build_message(
     *,
     notification_id: str,
@@ -19,7 +25,7 @@ def build_message(
     to_name: str | None,
     rendered: Rendered,
 ) -> EmailMessage:
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=_POLICY)
     message["Message-ID"] = message_id
     message["Date"] = formatdate(usegmt=True)
     message["From"] = mail_from

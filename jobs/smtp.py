@@ -75,29 +75,36 @@ async def send(config: SmtpConfig, message: EmailMessage, *, sender: str, recipi
 def classify(exc: BaseException) -> Outcome:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
         refused = exc.recipients[0]
-        return _from_reply(refused.code, refused.message, at_recipient=True)
+        return _from_reply(refused.code, refused.message, stage="rcpt")
     if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
-        return _from_reply(exc.code, exc.message, at_recipient=True)
+        return _from_reply(exc.code, exc.message, stage="rcpt")
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         # Our credentials, not the recipient: retry, so fixing SMTP_URL recovers the queue.
         return Outcome("transient", exc.code, f"authentication failed: {exc.message}")
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused):
+        # Our MAIL FROM was refused: say so, but never blame (and suppress) the recipient.
+        return _from_reply(exc.code, exc.message, stage="sender")
+    if isinstance(exc, aiosmtplib.SMTPDataError):
+        return _from_reply(exc.code, exc.message, stage="data")
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return _from_reply(exc.code, exc.message, at_recipient=False)
+        return _from_reply(exc.code, exc.message, stage="session")
     if isinstance(exc, (aiosmtplib.SMTPException, OSError, TimeoutError)):
         return Outcome("transient", None, f"{type(exc).__name__}: {exc}".strip())
     return Outcome("error", None, f"unexpected {type(exc).__name__}: {exc}")
 
 
-def _from_reply(code: int, text: str, *, at_recipient: bool) -> Outcome:
+def _from_reply(code: int, text: str, *, stage: str) -> Outcome:
+    """`stage`: rcpt (the recipient was refused), data (the message was), sender or session."""
     detail = f"{code} {text}".strip()
-    if 400 <= code < 500 or code < 400:
+    if code < 500:
         return Outcome("transient", code, detail)
+    if stage not in ("rcpt", "data"):
+        return Outcome("rejected", code, detail)
     enhanced = _ENHANCED.match(text or "")
     if enhanced:
         subject, specific = enhanced.group(2), enhanced.group(3)
-        if subject == "1" or (subject, specific) == ("2", "1"):
-            return Outcome("bounce", code, detail)
-        return Outcome("rejected", code, detail)
-    if at_recipient and code in (550, 551, 553):
+        about_recipient = subject == "1" or (subject, specific) == ("2", "1")
+        return Outcome("bounce" if about_recipient else "rejected", code, detail)
+    if stage == "rcpt" and code in (550, 551, 553):
         return Outcome("bounce", code, detail)
     return Outcome("rejected", code, detail)

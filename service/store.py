@@ -48,9 +48,8 @@ if ARGV[4] ~= '' then
   redis.call('RPUSH', KEYS[3], ARGV[4])
   redis.call('HINCRBY', KEYS[1], 'attempt_count', 1)
 end
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('PEXPIRE', KEYS[3], redis.call('PTTL', KEYS[1]))
-end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[3], ttl) else redis.call('PERSIST', KEYS[3]) end
 return {1, status}
 """
 

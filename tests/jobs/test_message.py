@@ -1,0 +1,119 @@
+"""build_message: headers, MIME structure, and no header injection through names or subjects."""
+
+from __future__ import annotations
+
+import email
+from email import policy
+from email.message import EmailMessage
+
+import pytest
+
+from jobs.message import build_message
+from service.templates import Rendered
+
+INJECTION = "\r\nBcc: evil@x.test"
+HEADERS = {"message-id", "date", "from", "to", "subject", "x-herald-notification", "mime-version", "content-type",
+           "content-transfer-encoding"}
+
+
+def build(*, to_name: str | None = "Ada Lovelace", subject: str = "Welcome to Acme, Ada!",
+          html: str | None = "<p>Hi Ada</p>") -> EmailMessage:
+    return build_message(
+        notification_id="n-123",
+        message_id="<abc123@acme.test>",
+        mail_from="Acme <no-reply@acme.test>",
+        to_email="ada@example.com",
+        to_name=to_name,
+        rendered=Rendered(subject=subject, text="Hi Ada\n", html=html),
+    )
+
+
+def reparse(message: EmailMessage) -> EmailMessage:
+    return email.message_from_bytes(bytes(message), policy=policy.default)
+
+
+def test_headers_are_set():
+    parsed = reparse(build())
+    assert parsed["Message-ID"] == "<abc123@acme.test>"
+    assert parsed["Date"].datetime is not None
+    assert parsed["From"] == "Acme <no-reply@acme.test>"
+    assert parsed["To"] == "Ada Lovelace <ada@example.com>"
+    assert parsed["Subject"] == "Welcome to Acme, Ada!"
+    assert parsed["X-Herald-Notification"] == "n-123"
+
+
+def test_to_without_a_name_is_the_bare_address():
+    assert reparse(build(to_name=None))["To"] == "ada@example.com"
+
+
+def test_html_makes_multipart_alternative():
+    parsed = reparse(build())
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+    assert parsed.get_body(("plain",)).get_content().rstrip("\r\n") == "Hi Ada"
+    assert "<p>Hi Ada</p>" in parsed.get_body(("html",)).get_content()
+
+
+def test_no_html_makes_plain_text_only():
+    parsed = reparse(build(html=None))
+    assert parsed.get_content_type() == "text/plain"
+    assert not parsed.is_multipart()
+    assert parsed.get_content().rstrip("\r\n") == "Hi Ada"
+
+
+def test_non_ascii_name_and_subject_survive():
+    parsed = reparse(build(to_name="Émile Zola", subject="Bienvenue chez Acme, Émile !"))
+    assert parsed["To"].addresses[0].display_name == "Émile Zola"
+    assert parsed["Subject"] == "Bienvenue chez Acme, Émile !"
+
+
+def assert_no_injection(message: EmailMessage) -> EmailMessage:
+    raw = bytes(message)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    for line in head.split(b"\r\n"):
+        # every header line is a known header or a folded continuation (leading whitespace)
+        assert line[:1] in (b" ", b"\t") or line.split(b":", 1)[0].decode().lower() in HEADERS, line
+    parsed = email.message_from_bytes(raw, policy=policy.default)
+    assert "Bcc" not in parsed
+    assert {k.lower() for k in parsed.keys()} <= HEADERS
+    for name, value in parsed.items():
+        assert "\r" not in str(value) and "\n" not in str(value), name
+    return parsed
+
+
+@pytest.mark.parametrize("evil", [INJECTION, "\nBcc: evil@x.test", "\rBcc: evil@x.test", "\r\n\r\nbody"])
+def test_name_with_line_break_cannot_inject_a_header(evil):
+    parsed = assert_no_injection(build(to_name="Ada" + evil))
+    [address] = parsed["To"].addresses
+    assert address.addr_spec == "ada@example.com"
+
+
+@pytest.mark.parametrize("evil", [INJECTION, "\nBcc: evil@x.test", "\rBcc: evil@x.test", "\r\n\r\nbody"])
+def test_subject_with_line_break_cannot_inject_a_header(evil):
+    parsed = assert_no_injection(build(subject="Hello" + evil))
+    assert parsed["Subject"].startswith("Hello ")
+
+
+def test_long_subject_with_injection_stays_in_the_subject():
+    parsed = assert_no_injection(build(subject="S" * 120 + INJECTION))
+    assert parsed["Subject"] == "S" * 120 + " Bcc: evil@x.test"
+
+
+def test_long_name_with_injection_keeps_the_real_recipient_in_to():
+    # Folding a To longer than 78 columns must keep the display name quoted; unquoted, the
+    # header re-parses as a group and its only address becomes evil@x.test.
+    parsed = assert_no_injection(build(to_name="A" * 100 + INJECTION))
+    assert [a.addr_spec for a in parsed["To"].addresses] == ["ada@example.com"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Lovelace, Ada (Countess) of the Analytical Engine Society of London and Paris",
+        "Ada Lovelace, Countess of Lovelace: first programmer of the Analytical Engine",
+    ],
+)
+def test_long_display_name_with_specials_keeps_one_recipient(name):
+    # Recipient.name allows 200 characters; once To is folded past 78 columns the name must stay quoted.
+    [address] = reparse(build(to_name=name))["To"].addresses
+    assert (address.display_name, address.addr_spec) == (name, "ada@example.com")

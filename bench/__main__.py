@@ -1,0 +1,39 @@
+"""`python -m bench [--quick] [--worker-jobs N] [--part latency|delivery|all]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import time
+
+from bench import delivery, latency
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a small run: 1,000 requests, 300 notifications")
+    parser.add_argument("--worker-jobs", type=int, default=100, help="WORKER_MAX_JOBS for part 2 (default 100)")
+    parser.add_argument("--requests", type=int, help="measured POSTs in part 1 (default 5,000; --quick 1,000)")
+    parser.add_argument("--notifications", type=int, help="notifications in part 2 (default 2,000; --quick 300)")
+    parser.add_argument("--part", choices=("latency", "delivery", "all"), default="all")
+    args = parser.parse_args()
+    args.requests = args.requests or (1000 if args.quick else 5000)
+    args.notifications = args.notifications or (300 if args.quick else 2000)
+    return args
+
+
+async def main(args: argparse.Namespace) -> None:
+    print(f"Herald benchmark{' (--quick)' if args.quick else ''}: Python {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs, {platform.platform()}", flush=True)
+    started = time.monotonic()
+    if args.part in ("latency", "all"):
+        await latency.run(latency.LatencyRun(requests=args.requests))
+    if args.part in ("delivery", "all"):
+        await delivery.run(delivery.DeliveryRun(notifications=args.notifications, worker_jobs=args.worker_jobs))
+    print(f"benchmark done in {time.monotonic() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))

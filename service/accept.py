@@ -45,6 +45,8 @@ class Conflict(ValueError):
 class Accepted:
     notification_id: str
     created: bool
+    # What was written, so the answer needs no second read; None for an idempotent repeat.
+    record: dict[str, Any] | None
 
 
 def _due(request: NotificationIn, now: datetime) -> datetime:
@@ -90,8 +92,6 @@ async def accept(
     scheduled = request.send_at is not None or request.delay is not None
     recipient = request.recipient
     notification_id = request.idempotency_key or uuid.uuid4().hex
-    suppression = await store.suppression(recipient.email)
-    status = "suppressed" if suppression else ("scheduled" if scheduled else "queued")
     record = {
         "id": notification_id,
         "template": template.key,
@@ -100,7 +100,7 @@ async def accept(
         "category": template.category,
         "to": recipient.model_dump(mode="json"),
         "context": request.context,
-        "status": status,
+        "status": "scheduled" if scheduled else "queued",
         "created_at": iso(now),
         "send_at": iso(due) if scheduled else None,
         "due_ms": int(due.timestamp() * 1000),
@@ -109,19 +109,20 @@ async def accept(
         "message_id": f"<{uuid.uuid4().hex}@{mail_domain}>",
         "fingerprint": request.fingerprint(),
         "attempt_count": 0,
-        "error": f"recipient is suppressed ({suppression['reason']})" if suppression else None,
     }
     ttl = store.retention + int((due - now).total_seconds())
-    pending = None if suppression else record["due_ms"]
-    existing = await store.create(record, ttl=ttl, due_ms=pending)
-    if existing is not None:
-        if existing != record["fingerprint"]:
+    result = await store.create(record, ttl=ttl, due_ms=record["due_ms"], recipient=recipient.email)
+    if not result.created:
+        if result.existing_fingerprint != record["fingerprint"]:
             raise Conflict(f"idempotency key {notification_id!r} was used for a different request")
-        return Accepted(notification_id, created=False)
-    if not suppression:
-        defer = {"_defer_by": request.delay} if request.delay else {"_defer_until": request.send_at and due}
-        await _enqueue(queue, notification_id, defer, expires=ttl)
-    return Accepted(notification_id, created=True)
+        return Accepted(notification_id, created=False, record=None)
+    if result.suppression:
+        error = f"recipient is suppressed ({result.suppression['reason']})"
+        await store.transition(notification_id, allowed=["suppressed"], fields={"error": error})
+        return Accepted(notification_id, created=True, record=record | {"status": "suppressed", "error": error})
+    defer = {"_defer_by": request.delay} if request.delay else {"_defer_until": request.send_at and due}
+    await _enqueue(queue, notification_id, defer, expires=ttl)
+    return Accepted(notification_id, created=True, record=record)
 
 
 async def _enqueue(queue: ArqRedis, notification_id: str, defer: dict[str, Any], *, expires: int) -> None:

@@ -105,7 +105,7 @@ class NotificationOut(BaseModel):
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> NotificationOut:
-        to = json.loads(record["to"])
+        to = record["to"] if isinstance(record["to"], dict) else json.loads(record["to"])
         return cls(
             id=record["id"],
             template=record["template"],

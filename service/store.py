@@ -9,6 +9,7 @@ through one Lua script so that a cancel and a send can never both win.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,14 +22,22 @@ SUPPRESSED_KEY = PREFIX + "suppressed"
 TERMINAL = frozenset({"sent", "failed", "cancelled", "suppressed", "digested"})
 ACTIVE = frozenset({"scheduled", "queued", "sending", "retrying"})
 
+# ARGV: ttl, due ms ("" for none), recipient email ("" to skip the suppression check), fields.
+# A suppressed recipient's record is written as `suppressed`, with no pending entry.
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {0, redis.call('HGET', KEYS[1], 'fingerprint') or ''}
+  return {0, redis.call('HGET', KEYS[1], 'fingerprint') or '', ''}
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3 + 1]) end
-return {1, ''}
+local suppression = false
+if ARGV[3] ~= '' then suppression = redis.call('HGET', KEYS[3], ARGV[3]) end
+if suppression then
+  redis.call('HSET', KEYS[1], 'status', 'suppressed', 'error', 'recipient is suppressed')
+elseif ARGV[2] ~= '' then
+  redis.call('ZADD', KEYS[2], ARGV[2], redis.call('HGET', KEYS[1], 'id'))
+end
+return {1, '', suppression or ''}
 """
 
 # ARGV: allowed statuses (",a,b," or "*"), pending score ("" keep, "-" remove, else set),
@@ -52,6 +61,13 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[3], ttl) else redis.call('PERSIST', KEYS[3]) end
 return {1, status}
 """
+
+
+@dataclass(frozen=True)
+class Created:
+    created: bool
+    existing_fingerprint: str | None
+    suppression: dict[str, Any] | None
 
 
 def record_key(notification_id: str) -> str:
@@ -86,12 +102,22 @@ class Store:
         self._create = redis.register_script(_CREATE)
         self._transition = redis.register_script(_TRANSITION)
 
-    async def create(self, record: Mapping[str, Any], *, ttl: int, due_ms: int | None) -> str | None:
-        """Write a new record; if the id is taken, return the existing record's fingerprint."""
+    async def create(
+        self, record: Mapping[str, Any], *, ttl: int, due_ms: int | None, recipient: str | None = None
+    ) -> Created:
+        """Write a new record unless its id is taken, in one round trip.
+
+        With `recipient`, a suppressed address gets a `suppressed` record and no pending entry.
+        """
         fields = {"id": record["id"], **record}
-        argv = [ttl, "" if due_ms is None else due_ms, *_flatten(fields)]
-        created, fingerprint = await self._create(keys=[record_key(record["id"]), PENDING_KEY], args=argv)
-        return None if created else _text(fingerprint)
+        argv = [ttl, "" if due_ms is None else due_ms, (recipient or "").lower(), *_flatten(fields)]
+        keys = [record_key(record["id"]), PENDING_KEY, SUPPRESSED_KEY]
+        created, fingerprint, suppression = await self._create(keys=keys, args=argv)
+        return Created(
+            created=bool(created),
+            existing_fingerprint=None if created else _text(fingerprint),
+            suppression=json.loads(suppression) if suppression else None,
+        )
 
     async def transition(
         self,

@@ -49,7 +49,10 @@ async def create_notification(
         raise HTTPException(422, exc.detail) from None
     except Conflict as exc:
         raise HTTPException(409, str(exc)) from None
-    notification = await _load(store, result.notification_id)
+    if result.record is None:
+        notification = await _load(store, result.notification_id)
+    else:
+        notification = NotificationOut.from_record(result.record | {"attempts": []})
     if result.created:
         web_metrics.accepted.labels(notification.template, notification.status).inc()
     return JSONResponse(

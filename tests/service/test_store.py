@@ -8,7 +8,7 @@ from typing import Any
 import fakeredis.aioredis
 import pytest
 
-from service.store import PENDING_KEY, Store, attempts_key, record_key
+from service.store import PENDING_KEY, Created, Store, attempts_key, record_key
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ async def pending(redis) -> dict[str, float]:
 
 
 async def test_create_writes_record_and_pending_entry(store, redis):
-    assert await store.create(record(), ttl=600, due_ms=1_000) is None
+    assert await store.create(record(), ttl=600, due_ms=1_000) == Created(True, None, None)
     raw = await redis.hgetall(record_key("n1"))
     assert raw[b"id"] == b"n1" and raw[b"status"] == b"queued" and raw[b"fingerprint"] == b"fp-1"
     assert raw[b"to"] == b'{"email":"ada@example.com"}' and raw[b"error"] == b""
@@ -42,7 +42,7 @@ async def test_create_writes_record_and_pending_entry(store, redis):
 
 
 async def test_create_without_due_time_adds_no_pending_entry(store, redis):
-    assert await store.create(record(status="suppressed"), ttl=600, due_ms=None) is None
+    assert (await store.create(record(status="suppressed"), ttl=600, due_ms=None)).created
     assert await redis.exists(record_key("n1")) == 1
     assert await pending(redis) == {}
 
@@ -51,7 +51,7 @@ async def test_second_create_returns_stored_fingerprint_and_changes_nothing(stor
     await store.create(record(), ttl=600, due_ms=1_000)
     before = await redis.hgetall(record_key("n1"))
     again = await store.create(record(status="sent", fingerprint="fp-2"), ttl=10, due_ms=5)
-    assert again == "fp-1"
+    assert again == Created(False, "fp-1", None)
     assert await redis.hgetall(record_key("n1")) == before
     assert await pending(redis) == {"n1": 1_000}
     assert await redis.ttl(record_key("n1")) > 10
@@ -162,3 +162,18 @@ async def test_suppression_round_trip_is_case_insensitive(store):
     assert await store.suppression("ada@example.com") == expected
     assert await store.suppression("ADA@EXAMPLE.COM") == expected
     assert await store.suppression("bob@example.com") is None
+
+
+async def test_create_for_a_suppressed_recipient_writes_it_suppressed_without_pending(store, redis):
+    await store.suppress("Ada@Example.com", reason="hard bounce: 550 5.1.1", at="2026-01-01T00:00:00.000Z")
+    result = await store.create(record(), ttl=600, due_ms=1_000, recipient="ADA@example.com")
+    assert result.created and result.suppression["reason"] == "hard bounce: 550 5.1.1"
+    assert await redis.hget(record_key("n1"), "status") == b"suppressed"
+    assert await pending(redis) == {}
+
+
+async def test_create_for_another_recipient_is_not_suppressed(store, redis):
+    await store.suppress("bob@example.com", reason="unsubscribed", at="2026-01-01T00:00:00.000Z")
+    result = await store.create(record(), ttl=600, due_ms=1_000, recipient="ada@example.com")
+    assert result == Created(True, None, None)
+    assert await pending(redis) == {"n1": 1_000}

@@ -23,6 +23,7 @@ class LatencyRun:
     requests: int
     warmup: int = 200
     clients: int = 50
+    single: int = 500
     time_cap: float = 60.0
 
 
@@ -46,12 +47,17 @@ async def run(options: LatencyRun) -> None:
             await drive(conns, post, options.warmup, time_cap=options.time_cap)
             cpu_before = time.process_time()
             samples, elapsed = await drive(conns, post, options.requests, time_cap=options.time_cap)
+            cpu_used = time.process_time() - cpu_before
+            # One client alone: the latency a caller sees when the server is not queueing requests.
+            alone, _ = await drive(conns[:1], post, options.single, time_cap=options.time_cap)
         finally:
             for conn in conns:
                 conn.close()
         print_figures(options, samples, elapsed)
         print(f"  web          {report.usage(web.memory_mib(), web.cpu_seconds())}")
-        print(f"  load gen     CPU {time.process_time() - cpu_before:.1f} s in this process during the measured run")
+        print(f"  load gen     CPU {cpu_used:.1f} s in this process during the measured run")
+        print(f"  1 client     {len(alone)} sequential POSTs, latency ms {report.latency_line(alone)}, "
+              f"non-202 {report.non_202(alone)}")
         report_problems(web)
     print(f"  {report.cpu_caveat()}", flush=True)
 

@@ -17,7 +17,7 @@ from arq import Retry
 
 from jobs.backoff import backoff_seconds
 from jobs.message import build_message
-from jobs.smtp import Outcome, send
+from jobs.smtp import Outcome
 from service.metrics import STATS_KEY
 from service.models import iso
 from service.store import ACTIVE, Store
@@ -97,7 +97,7 @@ async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], to: dict[st
         log.exception("preparing %s failed", record["id"])
         outcome = Outcome("error", None, f"unexpected {type(exc).__name__}: {exc}")
     else:
-        outcome = await send(ctx["smtp"], message, sender=ctx["envelope_from"], recipient=to["email"])
+        outcome = await ctx["mailer"].send(message, sender=ctx["envelope_from"], recipient=to["email"])
     return await _record(ctx, record, n, outcome, started)
 
 

@@ -1,11 +1,9 @@
-"""SMTP delivery and the reading of what the server answered."""
+"""The SMTP server's address, and the reading of what it answered."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
@@ -47,29 +45,6 @@ class Outcome:
     kind: Kind
     code: int | None
     detail: str
-
-
-async def send(config: SmtpConfig, message: EmailMessage, *, sender: str, recipient: str) -> Outcome:
-    """One delivery attempt; every failure comes back as an Outcome, never as an exception."""
-    try:
-        # Each SMTP step has `timeout`; the whole conversation must end before the job's own timeout.
-        async with asyncio.timeout(config.deadline):
-            _, reply = await aiosmtplib.send(
-                message,
-                sender=sender,
-                recipients=[recipient],
-                hostname=config.hostname,
-                port=config.port,
-                username=config.username,
-                password=config.password,
-                start_tls=config.start_tls,
-                use_tls=config.use_tls,
-                timeout=config.timeout,
-            )
-    except Exception as exc:  # noqa: BLE001 - classified below, recorded on the attempt
-        return classify(exc)
-    code, _, text = reply.partition(" ")
-    return Outcome("sent", int(code) if code.isdigit() else 250, text or reply)
 
 
 def classify(exc: BaseException) -> Outcome:

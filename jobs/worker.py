@@ -11,6 +11,7 @@ from arq.connections import RedisSettings
 from arq.worker import func
 
 from jobs.deliver import deliver
+from jobs.mailer import Mailer
 from jobs.smtp import SmtpConfig
 from jobs.sweeper import sweep
 from service.queue import job_deserializer, job_serializer
@@ -28,14 +29,20 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     ctx["catalog"] = load_catalog(settings.templates_dir)
     ctx["store"] = Store(ctx["redis"], retention_seconds=settings.retention_seconds)
-    ctx["smtp"] = SmtpConfig.from_url(
+    smtp = SmtpConfig.from_url(
         settings.smtp_url, timeout=settings.smtp_timeout_seconds, deadline=settings.job_timeout_seconds - 1
     )
+    ctx["mailer"] = Mailer(smtp, max_idle_connections=min(settings.worker_max_jobs, 50))
     ctx["envelope_from"] = parseaddr(settings.mail_from)[1]
     ctx["lease_seconds"] = settings.job_timeout_seconds + 60
     ctx["sweep_grace_seconds"] = settings.sweep_grace_seconds
     log.info("herald worker ready: %d templates, SMTP %s:%d", len(ctx["catalog"].templates),
-             ctx["smtp"].hostname, ctx["smtp"].port)
+             smtp.hostname, smtp.port)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    if "mailer" in ctx:
+        await ctx["mailer"].close()
 
 
 def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -48,6 +55,7 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "ctx": {"settings": settings},
         "on_startup": startup,
+        "on_shutdown": shutdown,
         "job_serializer": job_serializer,
         "job_deserializer": job_deserializer,
         "max_jobs": settings.worker_max_jobs,
@@ -57,7 +65,7 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "max_tries": settings.max_tries * 2 + 5,
         "job_completion_wait": SHUTDOWN_GRACE_SECONDS,
         "health_check_interval": 10,
-        "poll_delay": 0.2,
+        "poll_delay": 0.05,
     }
     return options | overrides
 

@@ -1,0 +1,93 @@
+"""Sends messages over a small pool of reused SMTP connections.
+
+A new connection costs a TCP handshake, the banner, EHLO, maybe STARTTLS and AUTH, and QUIT:
+more than the message itself on a busy queue. Connections are reused only after a clean send,
+closed after any error, and never kept idle long enough for a server to drop them under us.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from jobs.smtp import Outcome, SmtpConfig, classify
+
+MAX_IDLE_SECONDS = 10.0
+MAX_MESSAGES_PER_CONNECTION = 100
+
+
+class _Connection:
+    def __init__(self, client: aiosmtplib.SMTP) -> None:
+        self.client = client
+        self.sent = 0
+        self.idle_since = time.monotonic()
+
+    @property
+    def reusable(self) -> bool:
+        fresh = time.monotonic() - self.idle_since < MAX_IDLE_SECONDS
+        return fresh and self.sent < MAX_MESSAGES_PER_CONNECTION and self.client.is_connected
+
+
+class Mailer:
+    def __init__(self, config: SmtpConfig, *, max_idle_connections: int = 20) -> None:
+        self.config = config
+        self.max_idle = max_idle_connections
+        self._idle: list[_Connection] = []
+
+    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> Outcome:
+        """One delivery attempt; every failure comes back as an Outcome, never as an exception."""
+        connection = None
+        try:
+            # Each SMTP step has its own timeout; the whole attempt must end before the job's.
+            async with asyncio.timeout(self.config.deadline):
+                connection = await self._checkout()
+                _, reply = await connection.client.send_message(message, sender=sender, recipients=[recipient])
+        except Exception as exc:  # noqa: BLE001 - classified, then recorded on the attempt
+            if connection is not None:
+                _close(connection)
+            return classify(exc)
+        connection.sent += 1
+        self._checkin(connection)
+        code, _, text = reply.partition(" ")
+        return Outcome("sent", int(code) if code.isdigit() else 250, text or reply)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            try:
+                await asyncio.wait_for(connection.client.quit(), 2)
+            except Exception:  # noqa: BLE001 - closing anyway
+                _close(connection)
+
+    async def _checkout(self) -> _Connection:
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.reusable:
+                return connection
+            _close(connection)
+        client = aiosmtplib.SMTP(
+            hostname=self.config.hostname,
+            port=self.config.port,
+            username=self.config.username,
+            password=self.config.password,
+            start_tls=self.config.start_tls,
+            use_tls=self.config.use_tls,
+            timeout=self.config.timeout,
+        )
+        await client.connect()
+        return _Connection(client)
+
+    def _checkin(self, connection: _Connection) -> None:
+        connection.idle_since = time.monotonic()
+        if len(self._idle) < self.max_idle and connection.reusable:
+            self._idle.append(connection)
+        else:
+            _close(connection)
+
+
+def _close(connection: _Connection) -> None:
+    # close() drops the transport without a QUIT round trip; used after errors and on overflow.
+    connection.client.close()

@@ -18,10 +18,9 @@ from arq import Retry
 from jobs.backoff import backoff_seconds
 from jobs.message import build_message
 from jobs.smtp import Outcome
-from service.metrics import STATS_KEY
 from service.models import iso
 from service.store import ACTIVE, Store
-from service.templates import RENDER_ERRORS
+from service.templates import ALWAYS_SENT, RENDER_ERRORS
 
 log = logging.getLogger("herald.deliver")
 EARLY_TOLERANCE_MS = 1000
@@ -51,29 +50,12 @@ async def deliver(ctx: dict[str, Any], notification_id: str) -> str:
             attempt_n, "interrupted", None, "the worker stopped during this attempt", None))
         attempt_n += 1
     to = json.loads(record["to"])
-    if await _suppressed(store, notification_id, to["email"]):
-        return "suppressed"
+    category = None if record["category"] in ALWAYS_SENT else record["category"]
     lease_ms = int((_now().timestamp() + ctx["lease_seconds"]) * 1000)
-    claimed, status = await store.transition(
-        notification_id, allowed=ACTIVE, fields={"status": "sending"}, pending=lease_ms
-    )
-    if not claimed:
-        return f"now {status}"
+    verdict, detail = await store.claim(notification_id, email=to["email"], category=category, lease_ms=lease_ms)
+    if verdict != "claimed":
+        return f"{verdict}: {detail}"
     return await _attempt_send(ctx, record, to, attempt_n)
-
-
-async def _suppressed(store: Store, notification_id: str, email: str) -> bool:
-    suppression = await store.suppression(email)
-    if suppression is None:
-        return False
-    await store.transition(
-        notification_id,
-        allowed=ACTIVE,
-        fields={"status": "suppressed", "error": f"recipient is suppressed ({suppression['reason']})"},
-        pending=None,
-        ttl=store.retention,
-    )
-    return True
 
 
 async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], to: dict[str, Any], n: int) -> str:
@@ -105,7 +87,6 @@ async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: 
     store: Store = ctx["store"]
     settings = ctx["settings"]
     nid = record["id"]
-    await store.redis.hincrby(STATS_KEY, outcome.kind, 1)
     if outcome.kind == "sent":
         await _finish(store, nid, _attempt(n, "sent", outcome.code, outcome.detail, started),
                       status="sent", sent_at=iso(_now()), error=None)
@@ -126,11 +107,11 @@ async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: 
     next_ms = int((_now().timestamp() + delay) * 1000)
     await store.transition(
         nid, allowed=["sending"], attempt=_attempt(n, label, outcome.code, outcome.detail, started),
-        fields={"status": "retrying", "due_ms": next_ms, "error": outcome.detail}, pending=next_ms,
+        fields={"status": "retrying", "due_ms": next_ms, "error": outcome.detail}, pending=next_ms, count=label,
     )
     raise Retry(defer=delay)
 
 
 async def _finish(store: Store, nid: str, attempt: dict[str, Any], **fields: Any) -> None:
     await store.transition(nid, allowed=["sending"], attempt=attempt, fields=fields, pending=None,
-                           ttl=store.retention)
+                           ttl=store.retention, count=attempt["outcome"])

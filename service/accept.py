@@ -1,26 +1,26 @@
-"""Accepting a notification: validate against its template, record it, then enqueue it.
+"""Accepting notifications: validate against the template, then record and queue in one step.
 
-The record is written before the job: if the process dies in between, the worker's sweeper
-finds the record in `herald:pending` and enqueues it, so a 202 is never an empty promise.
+`prepare` turns a request into what Redis must hold, without I/O; `accept_many` writes any
+number of them in one pipelined round trip. The record and its ARQ job are written by the same
+script, so a crash cannot leave one without the other; the worker's sweeper still re-queues any
+notification whose job went missing later (an expired job, a flushed queue).
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from arq.connections import ArqRedis
-from redis.exceptions import RedisError
-
-from service.queue import DELIVER_JOB
+from service import audit
 from service.models import NotificationIn, iso, missing_detail
-from service.store import Store
-from service.templates import RENDER_ERRORS, Catalog, MissingVariables, Template, TemplateNotFound
+from service.queue import deliver_job
+from service.store import Created, NewRecord, Store
+from service.templates import ALWAYS_SENT, RENDER_ERRORS, Catalog, MissingVariables, Template, TemplateNotFound
 
-log = logging.getLogger("herald.accept")
+MAX_SCHEDULE = timedelta(days=366)
 
 
 class Rejected(ValueError):
@@ -29,12 +29,6 @@ class Rejected(ValueError):
     def __init__(self, loc: list[str], msg: str, kind: str = "value_error") -> None:
         super().__init__(msg)
         self.detail: list[dict[str, Any]] = [{"loc": loc, "msg": msg, "type": kind}]
-
-
-def _rejected_missing(names: list[str]) -> Rejected:
-    err = Rejected(["body", "context"], f"missing template variables: {', '.join(names)}")
-    err.detail = missing_detail(names)
-    return err
 
 
 class Conflict(ValueError):
@@ -49,12 +43,23 @@ class Accepted:
     record: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class Context:
+    """What accepting needs besides the request: clients and per-deployment values."""
+
+    catalog: Catalog
+    actor: str
+    mail_domain: str
+    audit_retention: int
+    retention: int
+
+
 def _due(request: NotificationIn, now: datetime) -> datetime:
     if request.send_at is not None:
         send_at = request.send_at.astimezone(UTC)
         if send_at <= now:
             raise Rejected(["body", "send_at"], "send_at must be in the future")
-        if send_at - now > timedelta(days=366):
+        if send_at - now > MAX_SCHEDULE:
             raise Rejected(["body", "send_at"], "send_at must be within a year")
         return send_at
     if request.delay is not None:
@@ -70,64 +75,88 @@ def _check_template(catalog: Catalog, request: NotificationIn) -> Template:
     except TemplateNotFound:
         raise Rejected(["body", "template"], f"unknown template {request.template!r}") from None
     except MissingVariables as exc:
-        raise _rejected_missing(exc.names) from None
+        err = Rejected(["body", "context"], str(exc))
+        err.detail = missing_detail(exc.names)
+        raise err from None
     except RENDER_ERRORS as exc:
         raise Rejected(["body", "context"], f"the template cannot render this context: {exc}") from None
     return template
 
 
-async def accept(
-    request: NotificationIn,
-    *,
-    store: Store,
-    queue: ArqRedis,
-    catalog: Catalog,
-    actor: str,
-    mail_domain: str,
-    now: datetime | None = None,
-) -> Accepted:
-    now = now or datetime.now(UTC)
-    template = _check_template(catalog, request)
+def prepare(request: NotificationIn, ctx: Context, *, now: datetime) -> NewRecord:
+    template = _check_template(ctx.catalog, request)
     due = _due(request, now)
     scheduled = request.send_at is not None or request.delay is not None
-    recipient = request.recipient
     notification_id = request.idempotency_key or uuid.uuid4().hex
+    now_ms = int(now.timestamp() * 1000)
+    due_ms = int(due.timestamp() * 1000)
     record = {
         "id": notification_id,
         "template": template.key,
         "template_version": template.version,
         "locale": template.resolve_locale(request.locale),
         "category": template.category,
-        "to": recipient.model_dump(mode="json"),
+        "to": request.recipient.model_dump(mode="json"),
         "context": request.context,
         "status": "scheduled" if scheduled else "queued",
         "created_at": iso(now),
+        "created_ms": now_ms,
         "send_at": iso(due) if scheduled else None,
-        "due_ms": int(due.timestamp() * 1000),
+        "due_ms": due_ms,
         "idempotency_key": request.idempotency_key,
-        "actor": actor,
-        "message_id": f"<{uuid.uuid4().hex}@{mail_domain}>",
+        "actor": ctx.actor,
+        "message_id": f"<{uuid.uuid4().hex}@{ctx.mail_domain}>",
         "fingerprint": request.fingerprint(),
         "attempt_count": 0,
     }
-    ttl = store.retention + int((due - now).total_seconds())
-    result = await store.create(record, ttl=ttl, due_ms=record["due_ms"], recipient=recipient.email)
-    if not result.created:
-        if result.existing_fingerprint != record["fingerprint"]:
-            raise Conflict(f"idempotency key {notification_id!r} was used for a different request")
-        return Accepted(notification_id, created=False, record=None)
-    if result.suppression:
-        error = f"recipient is suppressed ({result.suppression['reason']})"
-        await store.transition(notification_id, allowed=["suppressed"], fields={"error": error})
-        return Accepted(notification_id, created=True, record=record | {"status": "suppressed", "error": error})
-    defer = {"_defer_by": request.delay} if request.delay else {"_defer_until": request.send_at and due}
-    await _enqueue(queue, notification_id, defer, expires=ttl)
-    return Accepted(notification_id, created=True, record=record)
+    ttl = ctx.retention + int((due - now).total_seconds())
+    detail = {"template": template.key, "to": record["to"]["email"]}
+    return NewRecord(
+        record=record,
+        ttl=ttl,
+        due_ms=due_ms,
+        job=deliver_job(notification_id, score_ms=due_ms, expires_ms=ttl * 1000, now_ms=now_ms),
+        category_checked=None if template.category in ALWAYS_SENT else template.category,
+        audit=audit.entry(actor=ctx.actor, action="notification.create", target=notification_id,
+                          detail=detail, at=now),
+        audit_min_id=audit.min_id(now, ctx.audit_retention),
+    )
 
 
-async def _enqueue(queue: ArqRedis, notification_id: str, defer: dict[str, Any], *, expires: int) -> None:
-    try:
-        await queue.enqueue_job(DELIVER_JOB, notification_id, _job_id=notification_id, _expires=expires, **defer)
-    except (RedisError, OSError):
-        # The record is in herald:pending; the worker's sweeper will enqueue it.
-        log.warning("enqueue of %s failed; left to the sweeper", notification_id, exc_info=True)
+def _outcome(new: NewRecord, created: Created) -> Accepted:
+    record = dict(new.record)
+    if not created.created:
+        if created.existing_fingerprint != record["fingerprint"]:
+            raise Conflict(f"idempotency key {record['id']!r} was used for a different request")
+        return Accepted(record["id"], created=False, record=None)
+    if created.refusal:
+        reason = "recipient is suppressed"
+        if created.refusal == "opted_out":
+            reason = f"recipient opted out of {record['category']}"
+        record |= {"status": "suppressed", "error": reason}
+    return Accepted(record["id"], created=True, record=record)
+
+
+async def accept_many(
+    store: Store, prepared: Sequence[NewRecord | Rejected]
+) -> list[Accepted | Rejected | Conflict]:
+    """Write every prepared notification in one round trip; rejected ones pass through."""
+    valid = [p for p in prepared if isinstance(p, NewRecord)]
+    results = iter(await store.create_many(valid)) if valid else iter(())
+    out: list[Accepted | Rejected | Conflict] = []
+    for item in prepared:
+        if isinstance(item, Rejected):
+            out.append(item)
+            continue
+        try:
+            out.append(_outcome(item, next(results)))
+        except Conflict as exc:
+            out.append(exc)
+    return out
+
+
+async def accept(request: NotificationIn, store: Store, ctx: Context, *, now: datetime | None = None) -> Accepted:
+    [result] = await accept_many(store, [prepare(request, ctx, now=now or datetime.now(UTC))])
+    if isinstance(result, (Rejected, Conflict)):
+        raise result
+    return result

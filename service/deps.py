@@ -13,6 +13,7 @@ from arq.connections import ArqRedis
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from service.accept import Context
 from service.metrics import WebMetrics
 from service.settings import Settings
 from service.store import Store
@@ -64,3 +65,16 @@ async def authenticate(
 
 
 ActorDep = Annotated[str, Depends(authenticate)]
+
+
+async def accept_context(settings: SettingsDep, catalog: CatalogDep, actor: ActorDep) -> Context:
+    return Context(
+        catalog=catalog,
+        actor=actor,
+        mail_domain=settings.mail_domain,
+        audit_retention=settings.audit_retention_seconds,
+        retention=settings.retention_seconds,
+    )
+
+
+AcceptContextDep = Annotated[Context, Depends(accept_context)]

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=30, gt=0)
     retry_max_seconds: float = Field(default=3600, gt=0)
     retention_seconds: int = Field(default=7 * 86400, ge=60)
+    audit_retention_seconds: int = Field(default=90 * 86400, ge=60)
     smtp_timeout_seconds: float = Field(default=15, gt=0, le=60)
     job_timeout_seconds: float = Field(default=45, ge=2, le=300)
     worker_max_jobs: int = Field(default=50, ge=1, le=1000)

@@ -2,72 +2,32 @@
 
 A record is a hash `herald:n:{id}` with its attempts in the list `herald:n:{id}:attempts`.
 Every notification that still owes a delivery is in the sorted set `herald:pending`, scored by
-the time it is due, so the worker's sweeper can find any that lost their job. Status changes go
-through one Lua script so that a cancel and a send can never both win.
+the time it is due, so the worker's sweeper can find any that lost their job. History indexes
+are sorted sets scored by creation time. Every change goes through a Lua script in `lua/`, so
+that a cancel and a send, or a send and an unsubscribe, can never both win.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 PREFIX = "herald:"
 PENDING_KEY = PREFIX + "pending"
 SUPPRESSED_KEY = PREFIX + "suppressed"
+AUDIT_KEY = PREFIX + "audit"
+STATS_KEY = PREFIX + "stats"
+INDEX_ALL = PREFIX + "idx:all"
 
 TERMINAL = frozenset({"sent", "failed", "cancelled", "suppressed", "digested"})
 ACTIVE = frozenset({"scheduled", "queued", "sending", "retrying"})
-
-# ARGV: ttl, due ms ("" for none), recipient email ("" to skip the suppression check), fields.
-# A suppressed recipient's record is written as `suppressed`, with no pending entry.
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {0, redis.call('HGET', KEYS[1], 'fingerprint') or '', ''}
-end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-local suppression = false
-if ARGV[3] ~= '' then suppression = redis.call('HGET', KEYS[3], ARGV[3]) end
-if suppression then
-  redis.call('HSET', KEYS[1], 'status', 'suppressed', 'error', 'recipient is suppressed')
-elseif ARGV[2] ~= '' then
-  redis.call('ZADD', KEYS[2], ARGV[2], redis.call('HGET', KEYS[1], 'id'))
-end
-return {1, '', suppression or ''}
-"""
-
-# ARGV: allowed statuses (",a,b," or "*"), pending score ("" keep, "-" remove, else set),
-# ttl seconds ("" keep), attempt JSON ("" none), then field/value pairs.
-_TRANSITION = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {0, ''} end
-if ARGV[1] ~= '*' and not string.find(ARGV[1], ',' .. status .. ',', 1, true) then
-  return {0, status}
-end
-local id = redis.call('HGET', KEYS[1], 'id')
-if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
-if ARGV[2] == '-' then redis.call('ZREM', KEYS[2], id)
-elseif ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[2], id) end
-if ARGV[3] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-if ARGV[4] ~= '' then
-  redis.call('RPUSH', KEYS[3], ARGV[4])
-  redis.call('HINCRBY', KEYS[1], 'attempt_count', 1)
-end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[3], ttl) else redis.call('PERSIST', KEYS[3]) end
-return {1, status}
-"""
-
-
-@dataclass(frozen=True)
-class Created:
-    created: bool
-    existing_fingerprint: str | None
-    suppression: dict[str, Any] | None
+_LUA = Path(__file__).parent / "lua"
 
 
 def record_key(notification_id: str) -> str:
@@ -76,6 +36,52 @@ def record_key(notification_id: str) -> str:
 
 def attempts_key(notification_id: str) -> str:
     return f"{PREFIX}n:{notification_id}:attempts"
+
+
+def prefs_key(email: str) -> str:
+    return f"{PREFIX}prefs:{email.lower()}"
+
+
+def recipient_index(email: str) -> str:
+    return f"{PREFIX}idx:to:{email.lower()}"
+
+
+def template_index(template: str) -> str:
+    return f"{PREFIX}idx:template:{template}"
+
+
+def status_index(status: str) -> str:
+    return f"{PREFIX}idx:status:{status}"
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """An ARQ job written in the same script as its record (see service.queue.deliver_job)."""
+
+    key: str
+    result_key: str
+    queue: str
+    payload: bytes
+    score_ms: int
+    expires_ms: int
+
+
+@dataclass(frozen=True)
+class Created:
+    created: bool
+    existing_fingerprint: str | None = None
+    refusal: str | None = None  # "suppressed" or "opted_out": written as `suppressed`, not queued
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    record: Mapping[str, Any]
+    ttl: int
+    due_ms: int | None
+    job: NewJob | None = None
+    category_checked: str | None = None  # the category whose opt-out applies, None if always sent
+    audit: str | None = None
+    audit_min_id: str = "0"
 
 
 def _flatten(fields: Mapping[str, Any]) -> list[str]:
@@ -93,31 +99,60 @@ def _encode(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _load_script(redis: Redis, name: str) -> AsyncScript:
+    common = (_LUA / "common.lua").read_text()
+    return redis.register_script(common + "\n" + (_LUA / f"{name}.lua").read_text())
+
+
 class Store:
     """Typed access to Herald's own keys; one instance per process, built at start-up."""
 
     def __init__(self, redis: Redis, *, retention_seconds: int) -> None:
         self.redis = redis
         self.retention = retention_seconds
-        self._create = redis.register_script(_CREATE)
-        self._transition = redis.register_script(_TRANSITION)
+        self._create = _load_script(redis, "create")
+        self._transition = _load_script(redis, "transition")
+        self._claim = _load_script(redis, "claim")
 
-    async def create(
-        self, record: Mapping[str, Any], *, ttl: int, due_ms: int | None, recipient: str | None = None
-    ) -> Created:
-        """Write a new record unless its id is taken, in one round trip.
+    async def create(self, new: NewRecord) -> Created:
+        """Write a new record (and its job) unless its id is taken: one round trip."""
+        [created] = await self.create_many([new])
+        return created
 
-        With `recipient`, a suppressed address gets a `suppressed` record and no pending entry.
-        """
-        fields = {"id": record["id"], **record}
-        argv = [ttl, "" if due_ms is None else due_ms, (recipient or "").lower(), *_flatten(fields)]
-        keys = [record_key(record["id"]), PENDING_KEY, SUPPRESSED_KEY]
-        created, fingerprint, suppression = await self._create(keys=keys, args=argv)
-        return Created(
-            created=bool(created),
-            existing_fingerprint=None if created else _text(fingerprint),
-            suppression=json.loads(suppression) if suppression else None,
-        )
+    async def create_many(self, items: Sequence[NewRecord]) -> list[Created]:
+        """Many creates in one pipelined round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for new in items:
+                keys, argv = self._create_call(new)
+                await self._create(keys=keys, args=argv, client=pipe)
+            replies = await pipe.execute()
+        return [
+            Created(bool(created), None if created else _text(fingerprint), _text(why) or None)
+            for created, fingerprint, why in replies
+        ]
+
+    def _create_call(self, new: NewRecord) -> tuple[list[str], list[Any]]:
+        record = new.record
+        to = record["to"]
+        job = new.job
+        keys = [
+            record_key(record["id"]), PENDING_KEY, SUPPRESSED_KEY, prefs_key(to["email"]),
+            job.key if job else "", job.result_key if job else "", job.queue if job else "",
+            AUDIT_KEY, INDEX_ALL, recipient_index(to["email"]), template_index(record["template"]),
+        ]
+        argv = [
+            new.ttl, "" if new.due_ms is None else new.due_ms, to["email"].lower(),
+            new.category_checked or "", job.payload if job else "", job.score_ms if job else 0,
+            job.expires_ms if job else 0, new.audit or "", new.audit_min_id, record["created_ms"],
+            *_flatten({"id": record["id"], **record}),
+        ]
+        return keys, argv
 
     async def transition(
         self,
@@ -128,35 +163,49 @@ class Store:
         pending: int | None | str = "",
         attempt: Mapping[str, Any] | None = None,
         ttl: int | None = None,
+        count: str | None = None,
     ) -> tuple[bool, str | None]:
         """Apply `fields` only if the status is one of `allowed` (any when None).
 
         `pending`: a due time in ms re-scores the pending entry, None removes it, "" leaves it.
+        `count`: a delivery outcome to add to the stats read by /metrics.
         Returns (applied, status before the change, or None if the record is gone).
         """
-        allowed_arg = "*" if allowed is None else "," + ",".join(allowed) + ","
-        pending_arg = "-" if pending is None else str(pending)
         argv = [
-            allowed_arg,
-            pending_arg,
+            "*" if allowed is None else "," + ",".join(allowed) + ",",
+            "-" if pending is None else str(pending),
             "" if ttl is None else ttl,
             "" if attempt is None else _encode(dict(attempt)),
+            count or "",
             *_flatten(fields or {}),
         ]
-        keys = [record_key(notification_id), PENDING_KEY, attempts_key(notification_id)]
+        keys = [record_key(notification_id), PENDING_KEY, attempts_key(notification_id), STATS_KEY]
         applied, status = await self._transition(keys=keys, args=argv)
         return bool(applied), _text(status) or None
 
+    async def claim(
+        self, notification_id: str, *, email: str, category: str | None, lease_ms: int
+    ) -> tuple[str, str | None]:
+        """("claimed", previous status), ("refused", "suppressed"/"opted_out") or ("skipped", status)."""
+        keys = [record_key(notification_id), PENDING_KEY, SUPPRESSED_KEY, prefs_key(email)]
+        argv = [email.lower(), category or "", lease_ms, self.retention]
+        code, detail = await self._claim(keys=keys, args=argv)
+        verdict = {1: "claimed", 2: "refused"}.get(int(code), "skipped")
+        return verdict, _text(detail) or None
+
     async def get(self, notification_id: str) -> dict[str, Any] | None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(record_key(notification_id))
-            pipe.lrange(attempts_key(notification_id), 0, -1)
-            raw, attempts = await pipe.execute()
-        if not raw:
-            return None
-        record = {_text(k): _text(v) for k, v in raw.items()}
-        record["attempts"] = [json.loads(a) for a in attempts]
+        [record] = await self.get_many([notification_id])
         return record
+
+    async def get_many(self, ids: Sequence[str], *, attempts: bool = True) -> list[dict[str, Any] | None]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for notification_id in ids:
+                pipe.hgetall(record_key(notification_id))
+                if attempts:
+                    pipe.lrange(attempts_key(notification_id), 0, -1)
+            replies = await pipe.execute()
+        step = 2 if attempts else 1
+        return [_decode(replies[i], replies[i + 1] if attempts else []) for i in range(0, len(replies), step)]
 
     async def due_pending(self, *, before_ms: int, limit: int = 500) -> list[str]:
         ids = await self.redis.zrangebyscore(PENDING_KEY, "-inf", before_ms, start=0, num=limit)
@@ -170,7 +219,9 @@ class Store:
         await self.redis.hset(SUPPRESSED_KEY, email.lower(), _encode({"reason": reason, "at": at}))
 
 
-def _text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else value
+def _decode(raw: dict[bytes, bytes], attempts: list[bytes]) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    record: dict[str, Any] = {_text(k): _text(v) for k, v in raw.items()}
+    record["attempts"] = [json.loads(a) for a in attempts]
+    return record

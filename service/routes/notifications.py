@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, HTTPException, status
 from fastapi.responses import JSONResponse
 
 from service.accept import Conflict, Rejected, accept
-from service.deps import ActorDep, CatalogDep, MetricsDep, QueueDep, SettingsDep, StoreDep
+from service.deps import AcceptContextDep, ActorDep, MetricsDep, QueueDep, StoreDep
 from service.queue import drop_job
 from service.models import IDEMPOTENCY_KEY_PATTERN, NotificationIn, NotificationOut
 
@@ -27,11 +27,8 @@ async def _load(store: StoreDep, notification_id: str) -> NotificationOut:
 @router.post("", status_code=202, response_model=NotificationOut)
 async def create_notification(
     body: NotificationIn,
-    actor: ActorDep,
+    ctx: AcceptContextDep,
     store: StoreDep,
-    queue: QueueDep,
-    catalog: CatalogDep,
-    settings: SettingsDep,
     web_metrics: MetricsDep,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN)
@@ -42,9 +39,7 @@ async def create_notification(
             raise HTTPException(422, "the Idempotency-Key header and idempotency_key differ")
         body = body.model_copy(update={"idempotency_key": idempotency_key})
     try:
-        result = await accept(
-            body, store=store, queue=queue, catalog=catalog, actor=actor, mail_domain=settings.mail_domain
-        )
+        result = await accept(body, store, ctx)
     except Rejected as exc:
         raise HTTPException(422, exc.detail) from None
     except Conflict as exc:
@@ -53,7 +48,6 @@ async def create_notification(
         notification = await _load(store, result.notification_id)
     else:
         notification = NotificationOut.from_record(result.record | {"attempts": []})
-    if result.created:
         web_metrics.accepted.labels(notification.template, notification.status).inc()
     return JSONResponse(
         notification.model_dump(mode="json"),

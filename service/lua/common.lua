@@ -1,0 +1,29 @@
+-- Shared by every Herald script (prepended when the scripts are loaded).
+-- Herald keys all start with 'herald:'; Herald runs on one Redis (not Cluster), as ARQ does.
+local function move_status_index(id, old, new, created_ms)
+  if old == new then return end
+  if old then redis.call('ZREM', 'herald:idx:status:' .. old, id) end
+  redis.call('ZADD', 'herald:idx:status:' .. new, created_ms, id)
+end
+
+local function is_active(status)
+  return status == 'scheduled' or status == 'queued' or status == 'sending' or status == 'retrying'
+end
+
+-- Why a recipient must not get this category now: '' when it may.
+local function refusal(suppressed_key, prefs_key, email, category)
+  if email ~= '' and redis.call('HEXISTS', suppressed_key, email) == 1 then return 'suppressed' end
+  if category ~= '' and redis.call('HGET', prefs_key, category) == '0' then return 'opted_out' end
+  return ''
+end
+
+local function refusal_text(why, category)
+  if why == 'suppressed' then return 'recipient is suppressed' end
+  return 'recipient opted out of ' .. category
+end
+
+local function extend_ttl(key, ttl)
+  local current = redis.call('TTL', key)
+  if current >= 0 and current < tonumber(ttl) then redis.call('EXPIRE', key, ttl) end
+  if current == -1 then redis.call('EXPIRE', key, ttl) end
+end

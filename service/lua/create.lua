@@ -1,0 +1,36 @@
+-- Write a new notification, index it, and queue its ARQ job, in one round trip.
+-- KEYS: 1 record, 2 pending, 3 suppressed, 4 prefs, 5 job, 6 job result, 7 queue, 8 audit,
+--       9 index of all, 10 index by recipient, 11 index by template
+-- ARGV: 1 ttl s, 2 due ms ('' for no pending entry), 3 email ('' skips the suppression check),
+--       4 category ('' skips preferences), 5 job payload ('' for no job), 6 job score ms,
+--       7 job expiry ms, 8 audit entry ('' for none), 9 oldest audit id kept, 10 created ms,
+--       11.. record fields and values, starting with id
+-- Returns {created, existing fingerprint, refusal ('' / suppressed / opted_out)}
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {0, redis.call('HGET', KEYS[1], 'fingerprint') or '', ''}
+end
+local id = ARGV[12]
+redis.call('HSET', KEYS[1], unpack(ARGV, 11))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+local status = redis.call('HGET', KEYS[1], 'status')
+local why = refusal(KEYS[3], KEYS[4], ARGV[3], ARGV[4])
+if why ~= '' then
+  status = 'suppressed'
+  redis.call('HSET', KEYS[1], 'status', status, 'error', refusal_text(why, ARGV[4]))
+else
+  if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[2], id) end
+  if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[5], KEYS[6]) == 0 then
+    redis.call('SET', KEYS[5], ARGV[5], 'PX', ARGV[7])
+    redis.call('ZADD', KEYS[7], ARGV[6], id)
+  end
+end
+local created_ms = ARGV[10]
+redis.call('ZADD', KEYS[9], created_ms, id)
+redis.call('ZADD', KEYS[10], created_ms, id)
+redis.call('ZADD', KEYS[11], created_ms, id)
+extend_ttl(KEYS[10], ARGV[1])
+move_status_index(id, false, status, created_ms)
+if ARGV[8] ~= '' then
+  redis.call('XADD', KEYS[8], 'MINID', '~', ARGV[9], '*', 'entry', ARGV[8])
+end
+return {1, '', why}

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from bench import report
 from bench.http import HttpConnection, Request, Sample, drive, wait_ok
 from bench.procs import API_SECRET, herald_env, report_problems, start_redis, start_web, start_worker
-from jobs.deliver import STATS_KEY
+from service.store import STATS_KEY
 from service.embedded import free_port
 from service.store import TERMINAL, attempts_key, record_key
 from tests.support.smtp import ScriptedSMTP

@@ -12,10 +12,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from prometheus_client.core import GaugeMetricFamily, Metric
 from redis.exceptions import RedisError
 
-from service.store import PENDING_KEY, Store
+from service.store import PENDING_KEY, STATS_KEY, Store
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-STATS_KEY = "herald:stats"
 
 
 class WebMetrics:

@@ -7,23 +7,29 @@ cancelling works without ARQ's abort.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from arq import Retry
+from redis.exceptions import RedisError
 
 from jobs.backoff import backoff_seconds
 from jobs.message import build_message
 from jobs.smtp import Outcome
+from service import recipients
 from service.models import iso
 from service.store import ACTIVE, Store
 from service.templates import ALWAYS_SENT, RENDER_ERRORS
 
 log = logging.getLogger("herald.deliver")
 EARLY_TOLERANCE_MS = 1000
+PERSIST_PAUSES = (0.1, 0.5, 1.0, 2.0, 4.0)
+T = TypeVar("T")
 
 
 def _now() -> datetime:
@@ -41,8 +47,11 @@ async def deliver(ctx: dict[str, Any], notification_id: str) -> str:
     record = await store.get(notification_id)
     if record is None or record["status"] not in ACTIVE:
         return "nothing to do"
-    if int(record["due_ms"]) > _now().timestamp() * 1000 + EARLY_TOLERANCE_MS:
-        return "not due yet"
+    early_ms = int(record["due_ms"]) - _now().timestamp() * 1000
+    if early_ms > EARLY_TOLERANCE_MS:
+        return "not due yet"  # rescheduled later: the job for the new time will come
+    if early_ms > 0:
+        await asyncio.sleep(early_ms / 1000)  # another host's clock ran ahead: never send early
     attempt_n = int(record.get("attempt_count") or 0) + 1
     if record["status"] == "sending":
         # A previous run died mid-send; its fate is unknown, so say so and send again.
@@ -87,31 +96,44 @@ async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: 
     store: Store = ctx["store"]
     settings = ctx["settings"]
     nid = record["id"]
+    label = {"transient": "transient_failure", "bounce": "hard_bounce"}.get(outcome.kind, outcome.kind)
+    attempt = _attempt(n, label, outcome.code, outcome.detail, started)
     if outcome.kind == "sent":
-        await _finish(store, nid, _attempt(n, "sent", outcome.code, outcome.detail, started),
-                      status="sent", sent_at=iso(_now()), error=None)
+        await _finish(store, nid, attempt, status="sent", sent_at=iso(_now()), error=None)
         return "sent"
     if outcome.kind == "bounce":
         to_email = json.loads(record["to"])["email"]
-        await store.suppress(to_email, reason=f"hard bounce: {outcome.detail}"[:300], at=iso(_now()))
-        await _finish(store, nid, _attempt(n, "hard_bounce", outcome.code, outcome.detail, started),
-                      status="failed", error=f"hard bounce, address suppressed: {outcome.detail}")
+        reason = f"hard bounce: {outcome.detail}"[:300]
+        await _persist(lambda: recipients.suppress(store.redis, to_email, reason=reason, at=iso(_now())))
+        await _finish(store, nid, attempt, status="failed", error=f"hard bounce, address suppressed: {outcome.detail}")
         return "bounced"
-    label = {"transient": "transient_failure"}.get(outcome.kind, outcome.kind)
-    if outcome.kind == "rejected" or n >= settings.max_tries:
-        reason = outcome.detail if outcome.kind == "rejected" else f"gave up after {n} tries: {outcome.detail}"
-        await _finish(store, nid, _attempt(n, label, outcome.code, outcome.detail, started),
-                      status="failed", error=reason)
+    tries = n - int(record.get("round_start") or 0)  # a requeued dead letter gets MAX_TRIES again
+    if outcome.kind == "rejected" or tries >= settings.max_tries:
+        reason = outcome.detail if outcome.kind == "rejected" else f"gave up after {tries} tries: {outcome.detail}"
+        await _finish(store, nid, attempt, status="failed", error=reason, last_code=outcome.code,
+                      failed_ms=int(_now().timestamp() * 1000))
         return "failed"
-    delay = backoff_seconds(n, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+    delay = backoff_seconds(tries, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
     next_ms = int((_now().timestamp() + delay) * 1000)
-    await store.transition(
-        nid, allowed=["sending"], attempt=_attempt(n, label, outcome.code, outcome.detail, started),
-        fields={"status": "retrying", "due_ms": next_ms, "error": outcome.detail}, pending=next_ms, count=label,
-    )
+    fields = {"status": "retrying", "due_ms": next_ms, "error": outcome.detail}
+    await _persist(lambda: store.transition(
+        nid, allowed=["sending"], attempt=attempt, fields=fields, pending=next_ms, count=label))
     raise Retry(defer=delay)
 
 
 async def _finish(store: Store, nid: str, attempt: dict[str, Any], **fields: Any) -> None:
-    await store.transition(nid, allowed=["sending"], attempt=attempt, fields=fields, pending=None,
-                           ttl=store.retention, count=attempt["outcome"])
+    await _persist(lambda: store.transition(
+        nid, allowed=["sending"], attempt=attempt, fields=fields, pending=None, ttl=store.retention,
+        count=attempt["outcome"]))
+
+
+async def _persist(write: Callable[[], Awaitable[T]]) -> T:
+    """Once the SMTP server has answered, its answer must be recorded: ride out a Redis blip
+    rather than fail the job and leave a `sending` record that would be sent again."""
+    for pause in PERSIST_PAUSES:
+        try:
+            return await write()
+        except (RedisError, OSError) as exc:
+            log.warning("recording a delivery outcome failed (%s); trying again in %.1f s", exc, pause)
+            await asyncio.sleep(pause)
+    return await write()

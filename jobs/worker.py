@@ -29,9 +29,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     ctx["catalog"] = load_catalog(settings.templates_dir)
     ctx["store"] = Store(ctx["redis"], retention_seconds=settings.retention_seconds)
-    smtp = SmtpConfig.from_url(
-        settings.smtp_url, timeout=settings.smtp_timeout_seconds, deadline=settings.job_timeout_seconds - 1
-    )
+    # An attempt ends well within the SIGTERM grace, so a deploy never cuts a send in half.
+    deadline = min(settings.job_timeout_seconds - 1, SHUTDOWN_GRACE_SECONDS - 5)
+    smtp = SmtpConfig.from_url(settings.smtp_url, timeout=settings.smtp_timeout_seconds, deadline=deadline)
     ctx["mailer"] = Mailer(smtp, max_idle_connections=min(settings.worker_max_jobs, 50))
     ctx["envelope_from"] = parseaddr(settings.mail_from)[1]
     ctx["lease_seconds"] = settings.job_timeout_seconds + 60

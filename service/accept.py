@@ -56,7 +56,10 @@ class Context:
 
 def _due(request: NotificationIn, now: datetime) -> datetime:
     if request.send_at is not None:
-        send_at = request.send_at.astimezone(UTC)
+        try:
+            send_at = request.send_at.astimezone(UTC)
+        except OverflowError:
+            raise Rejected(["body", "send_at"], "send_at is out of range") from None
         if send_at <= now:
             raise Rejected(["body", "send_at"], "send_at must be in the future")
         if send_at - now > MAX_SCHEDULE:
@@ -155,8 +158,26 @@ async def accept_many(
     return out
 
 
+async def prepare_or_repeat(
+    request: NotificationIn, store: Store, ctx: Context, *, now: datetime
+) -> NewRecord | Accepted:
+    """A repeat of an accepted request is answered as such even if it is no longer valid on its
+    own (its send_at has passed since): idempotency is about the request, not the clock."""
+    try:
+        return prepare(request, ctx, now=now)
+    except Rejected:
+        if request.idempotency_key:
+            existing = await store.get(request.idempotency_key)
+            if existing and existing["fingerprint"] == request.fingerprint():
+                return Accepted(request.idempotency_key, created=False, record=None)
+        raise
+
+
 async def accept(request: NotificationIn, store: Store, ctx: Context, *, now: datetime | None = None) -> Accepted:
-    [result] = await accept_many(store, [prepare(request, ctx, now=now or datetime.now(UTC))])
+    prepared = await prepare_or_repeat(request, store, ctx, now=now or datetime.now(UTC))
+    if isinstance(prepared, Accepted):
+        return prepared
+    [result] = await accept_many(store, [prepared])
     if isinstance(result, (Rejected, Conflict)):
         raise result
     return result

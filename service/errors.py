@@ -8,8 +8,7 @@ import logging
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 log = logging.getLogger("herald.errors")
 RETRY_AFTER_SECONDS = "5"
@@ -39,6 +38,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    for exc_type in (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError):
+    # Any Redis failure, not only a lost connection: OOM and READONLY after a failover pass too.
+    for exc_type in (RedisError, ConnectionError, TimeoutError):
         app.add_exception_handler(exc_type, _store_unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service import errors
+from service.auth import ApiKeyAuth
 from service.metrics import WebMetrics
 from service.queue import open_queue
 from service.routes import health, notifications, templates
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.state.catalog = catalog or load_catalog(settings.templates_dir)
     app.state.metrics = WebMetrics()
     errors.install(app)
+    app.add_middleware(ApiKeyAuth, keys=settings.api_keys)
     for module in (notifications, templates, health):
         app.include_router(module.router)
     return app

@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from service.templates import KEY_RE, LOCALE_RE
 
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 MAX_DELAY_SECONDS = 366 * 86400
 MAX_CONTEXT_BYTES = 64 * 1024
+MAX_CONTEXT_DEPTH = 32
 
 
 def normalize_email(value: str) -> str:
@@ -27,7 +28,15 @@ def normalize_email(value: str) -> str:
 def _single_line(value: str) -> str:
     if any(c in value for c in "\r\n\0"):
         raise ValueError("must be a single line")
+    _utf8(value)
     return value
+
+
+def _utf8(value: str) -> bytes:
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
 
 
 Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(normalize_email)]
@@ -41,10 +50,33 @@ class Recipient(BaseModel):
     name: Annotated[str, StringConstraints(max_length=200), AfterValidator(_single_line)] | None = None
 
 
+def _depth(value: Any, limit: int) -> int:
+    if limit < 0:
+        return 0
+    if isinstance(value, dict):
+        return 1 + max((_depth(v, limit - 1) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v, limit - 1) for v in value), default=0)
+    return 0
+
+
 def _check_context(context: dict[str, Any]) -> dict[str, Any]:
-    if len(json.dumps(context, default=str)) > MAX_CONTEXT_BYTES:
+    """Context is data for templates: bounded in size and depth, and valid UTF-8 throughout."""
+    if _depth(context, MAX_CONTEXT_DEPTH + 1) > MAX_CONTEXT_DEPTH:
+        raise ValueError(f"context is nested deeper than {MAX_CONTEXT_DEPTH} levels")
+    encoded = _utf8(json.dumps(context, ensure_ascii=False, allow_nan=False, default=str))
+    if len(encoded) > MAX_CONTEXT_BYTES:
         raise ValueError(f"context is larger than {MAX_CONTEXT_BYTES} bytes")
     return context
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number of seconds")
+    return value
+
+
+Context = Annotated[dict[str, Any], AfterValidator(_check_context)]
 
 
 class NotificationIn(BaseModel):
@@ -52,10 +84,10 @@ class NotificationIn(BaseModel):
 
     template: Annotated[str, StringConstraints(max_length=128, pattern=KEY_RE.pattern)]
     to: Email | Recipient
-    context: Annotated[dict[str, Any], AfterValidator(_check_context)] = Field(default_factory=dict)
+    context: Context = Field(default_factory=dict)
     locale: Annotated[str, StringConstraints(pattern=LOCALE_RE.pattern)] | None = None
     idempotency_key: IdempotencyKey | None = None
-    delay: Annotated[float, Field(gt=0, le=MAX_DELAY_SECONDS)] | None = None
+    delay: Annotated[float, BeforeValidator(_not_bool), Field(gt=0, le=MAX_DELAY_SECONDS)] | None = None
     send_at: AwareDatetime | None = None
 
     @model_validator(mode="after")
@@ -129,7 +161,7 @@ class NotificationOut(BaseModel):
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    context: dict[str, Any] = Field(default_factory=dict)
+    context: Context = Field(default_factory=dict)
     locale: Annotated[str, StringConstraints(pattern=LOCALE_RE.pattern)] | None = None
 
 

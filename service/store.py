@@ -1,6 +1,6 @@
 """Notification records in Redis: the source of truth the queue is driven from.
 
-A record is a hash `herald:n:{id}` with its attempts in the list `herald:n:{id}:attempts`.
+A record is a hash `herald:n:{id}` with its attempts in the list `herald:a:{id}`.
 Every notification that still owes a delivery is in the sorted set `herald:pending`, scored by
 the time it is due, so the worker's sweeper can find any that lost their job. History indexes
 are sorted sets scored by creation time. Every change goes through a Lua script in `lua/`, so
@@ -35,7 +35,8 @@ def record_key(notification_id: str) -> str:
 
 
 def attempts_key(notification_id: str) -> str:
-    return f"{PREFIX}n:{notification_id}:attempts"
+    # Its own prefix: ids may contain ":", so "{id}:attempts" could be another record's key.
+    return f"{PREFIX}a:{notification_id}"
 
 
 def prefs_key(email: str) -> str:
@@ -210,13 +211,6 @@ class Store:
     async def due_pending(self, *, before_ms: int, limit: int = 500) -> list[str]:
         ids = await self.redis.zrangebyscore(PENDING_KEY, "-inf", before_ms, start=0, num=limit)
         return [_text(i) for i in ids]
-
-    async def suppression(self, email: str) -> dict[str, Any] | None:
-        raw = await self.redis.hget(SUPPRESSED_KEY, email.lower())
-        return json.loads(raw) if raw else None
-
-    async def suppress(self, email: str, *, reason: str, at: str) -> None:
-        await self.redis.hset(SUPPRESSED_KEY, email.lower(), _encode({"reason": reason, "at": at}))
 
 
 def _decode(raw: dict[bytes, bytes], attempts: list[bytes]) -> dict[str, Any] | None:

@@ -146,7 +146,7 @@ def test_sigkill_mid_stream_loses_nothing(herald: Herald, redis_url: str, smtp: 
     # Only sends in flight at the kill can repeat (their outcome was unknown), and each says so.
     assert sum(received.values()) - len(ids) <= at_kill["sending"]
     with redis.Redis.from_url(redis_url) as client:
-        interrupted = sum(b'"interrupted"' in a for nid in ids for a in client.lrange(f"herald:n:{nid}:attempts", 0, -1))
+        interrupted = sum(b'"interrupted"' in a for nid in ids for a in client.lrange(f"herald:a:{nid}", 0, -1))
     assert interrupted == at_kill["sending"]
 
 

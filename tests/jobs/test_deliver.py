@@ -174,3 +174,14 @@ async def test_unexpected_error_is_recorded_and_retried(client, settings, smtp: 
     assert [a["outcome"] for a in got["attempts"]] == ["error", "sent"]
     assert "disk on fire" in got["attempts"][0]["detail"]
     assert got["status"] == "sent"
+
+
+async def test_a_job_for_a_cancelled_notification_does_nothing(client, app, settings, smtp: ScriptedSMTP):
+    """Cancel through the record only, leaving the job queued: the job must read the record."""
+    created = await post(client)
+    await app.state.store.transition(created["id"], allowed=["queued"], fields={"status": "cancelled"}, pending=None)
+    assert await app.state.queue.zscore("arq:queue", created["id"]) is not None
+    await drain(settings)
+    got = (await client.get(f"/v1/notifications/{created['id']}")).json()
+    assert got["status"] == "cancelled" and got["attempts"] == []
+    assert smtp.received == []

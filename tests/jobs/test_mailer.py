@@ -56,3 +56,4 @@ async def test_slow_server_hits_the_deadline_as_a_transient_failure(smtp: Script
     assert outcome.kind == "transient" and outcome.code is None
     # Let the server's delayed handler run out so nothing of it reaches the next test.
     await asyncio.sleep(1.1)
+

@@ -8,6 +8,7 @@ from typing import Any
 import fakeredis.aioredis
 import pytest
 
+from service import recipients
 from service.store import PENDING_KEY, Created, NewRecord, Store, attempts_key, record_key
 
 
@@ -155,17 +156,17 @@ async def test_fields_are_encoded_none_as_empty_and_objects_as_json(store, redis
     assert raw[b"error"] == b"boom" and raw[b"sent_at"] == b"" and raw[b"meta"] == b'{"a":2,"b":1}'
 
 
-async def test_suppression_round_trip_is_case_insensitive(store):
-    assert await store.suppression("ada@example.com") is None
-    await store.suppress("Ada@Example.COM", reason="hard bounce: 550", at="2026-01-01T00:00:00.000Z")
+async def test_suppression_round_trip_is_case_insensitive(redis):
+    assert await recipients.suppression(redis, "ada@example.com") is None
+    await recipients.suppress(redis, "Ada@Example.COM", reason="hard bounce: 550", at="2026-01-01T00:00:00.000Z")
     expected = {"reason": "hard bounce: 550", "at": "2026-01-01T00:00:00.000Z"}
-    assert await store.suppression("ada@example.com") == expected
-    assert await store.suppression("ADA@EXAMPLE.COM") == expected
-    assert await store.suppression("bob@example.com") is None
+    assert await recipients.suppression(redis, "ada@example.com") == expected
+    assert await recipients.suppression(redis, "ADA@EXAMPLE.COM") == expected
+    assert await recipients.suppression(redis, "bob@example.com") is None
 
 
 async def test_create_for_a_suppressed_recipient_writes_it_suppressed_without_pending(store, redis):
-    await store.suppress("Ada@Example.com", reason="hard bounce: 550 5.1.1", at="2026-01-01T00:00:00.000Z")
+    await recipients.suppress(redis, "Ada@Example.com", reason="hard bounce: 550 5.1.1", at="2026-01-01T00:00:00.000Z")
     result = await store.create(NewRecord(record(), ttl=600, due_ms=1_000))
     assert result.created and result.refusal == "suppressed"
     assert await redis.hget(record_key("n1"), "status") == b"suppressed"
@@ -173,7 +174,7 @@ async def test_create_for_a_suppressed_recipient_writes_it_suppressed_without_pe
 
 
 async def test_create_for_another_recipient_is_not_suppressed(store, redis):
-    await store.suppress("bob@example.com", reason="unsubscribed", at="2026-01-01T00:00:00.000Z")
+    await recipients.suppress(redis, "bob@example.com", reason="unsubscribed", at="2026-01-01T00:00:00.000Z")
     result = await store.create(NewRecord(record(), ttl=600, due_ms=1_000))
     assert result == Created(True, None, None)
     assert await pending(redis) == {"n1": 1_000}

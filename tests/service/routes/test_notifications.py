@@ -193,3 +193,67 @@ async def test_redis_down_is_503_with_retry_after(redis_url, smtp):
                 assert "unavailable" in response.json()["detail"]
             ready = await c.get("/readyz")
             assert ready.status_code == 503
+
+
+async def test_ids_with_colons_never_share_keys(client, settings, smtp):
+    from tests.conftest import drain
+
+    for key in ("x", "x:attempts", "a:x", "n:x"):
+        response = await client.post("/v1/notifications", json=WELCOME | {"idempotency_key": key})
+        assert response.status_code == 202, response.text
+    await drain(settings)
+    for key in ("x", "x:attempts", "a:x", "n:x"):
+        got = await client.get(f"/v1/notifications/{key}")
+        assert got.status_code == 200 and got.json()["status"] == "sent", got.text
+        assert len(got.json()["attempts"]) == 1
+    assert sorted(smtp.notification_ids()) == sorted(["x", "x:attempts", "a:x", "n:x"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"send_at": "9999-12-31T23:59:59-14:00"},
+        {"send_at": "0001-01-01T00:00:00+14:00"},
+        {"context": {"name": "Ada", "deep": __import__("functools").reduce(lambda acc, _: [acc], range(600), [])}},
+        {"delay": True},
+        {"delay": float("inf")},
+    ],
+)
+async def test_edge_values_are_422_not_500(client, app, change):
+    import json
+
+    raw = json.dumps(WELCOME | change, allow_nan=True)
+    response = await client.post("/v1/notifications", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert await queued_jobs(app) == []
+
+
+@pytest.mark.parametrize("path", ["/v1/notifications", "/v1/templates/user.welcome/preview"])
+async def test_lone_surrogates_in_context_are_422(client, app, path):
+    raw = b'{"template": "user.welcome", "to": "ada@example.com", "context": {"name": "\\ud800"}}'
+    if "preview" in path:
+        raw = b'{"context": {"name": "\\ud800"}}'
+    response = await client.post(path, content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert await queued_jobs(app) == []
+
+
+async def test_repeat_of_a_send_at_request_after_its_time_is_still_a_repeat(client):
+    import asyncio
+
+    at = (datetime.now(UTC) + timedelta(seconds=0.5)).isoformat()
+    body = WELCOME | {"send_at": at, "idempotency_key": "sa-1"}
+    first = await client.post("/v1/notifications", json=body)
+    assert first.status_code == 202
+    await asyncio.sleep(0.6)
+    again = await client.post("/v1/notifications", json=body)
+    assert again.status_code == 200 and again.json()["id"] == "sa-1"
+    stranger = await client.post("/v1/notifications", json=body | {"idempotency_key": "sa-2"})
+    assert stranger.status_code == 422
+
+
+async def test_without_a_key_malformed_json_is_still_401(app):
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://herald.test") as anon:
+        response = await anon.post("/v1/notifications", content=b"{", headers={"Content-Type": "application/json"})
+    assert response.status_code == 401

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from jobs.backoff import backoff_seconds
 from jobs.message import build_message
 from jobs.smtp import Outcome
-from service import recipients
+from service import recipients, tokens
 from service.models import iso
 from service.store import ACTIVE, Store
 from service.templates import ALWAYS_SENT, RENDER_ERRORS
@@ -71,8 +71,10 @@ async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], to: dict[st
     settings = ctx["settings"]
     started = time.monotonic()
     try:
+        unsubscribe_url = _unsubscribe_url(settings, to["email"], record["category"])
         rendered = ctx["catalog"].render(
-            record["template"], record["locale"], json.loads(record["context"]), notification_id=record["id"]
+            record["template"], record["locale"], json.loads(record["context"]),
+            notification_id=record["id"], unsubscribe_url=unsubscribe_url,
         )
         message = build_message(
             notification_id=record["id"],
@@ -81,6 +83,7 @@ async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], to: dict[st
             to_email=to["email"],
             to_name=to.get("name"),
             rendered=rendered,
+            unsubscribe_url=unsubscribe_url,
         )
     except RENDER_ERRORS as exc:
         outcome = Outcome("rejected", None, f"rendering failed: {type(exc).__name__}: {exc}")
@@ -90,6 +93,12 @@ async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], to: dict[st
     else:
         outcome = await ctx["mailer"].send(message, sender=ctx["envelope_from"], recipient=to["email"])
     return await _record(ctx, record, n, outcome, started)
+
+
+def _unsubscribe_url(settings: Any, email: str, category: str) -> str | None:
+    if category in ALWAYS_SENT:
+        return None
+    return f"{settings.public_url}/u/{tokens.make(settings.secret_key, email=email, category=category)}"
 
 
 async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: Outcome, started: float) -> str:

@@ -24,6 +24,7 @@ def build_message(
     to_email: str,
     to_name: str | None,
     rendered: Rendered,
+    unsubscribe_url: str | None = None,
 ) -> EmailMessage:
     message = EmailMessage(policy=_POLICY)
     message["Message-ID"] = message_id
@@ -33,6 +34,10 @@ def build_message(
     message["To"] = Address(display_name=_one_line(to_name or ""), username=local, domain=domain)
     message["Subject"] = _one_line(rendered.subject)
     message["X-Herald-Notification"] = notification_id
+    if unsubscribe_url:
+        # RFC 8058 one-click: mail clients POST "List-Unsubscribe=One-Click" to this URL.
+        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(rendered.text)
     if rendered.html is not None:
         message.add_alternative(rendered.html, subtype="html")

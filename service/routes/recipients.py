@@ -1,0 +1,82 @@
+"""/v1/recipients/{email}/preferences and /v1/suppressions: what each recipient may receive."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict
+
+from service import audit, recipients
+from service.deps import ActorDep, SettingsDep, StoreDep
+from service.models import normalize_email
+from service.templates import ALWAYS_SENT, CATEGORIES
+
+router = APIRouter(tags=["recipients"])
+
+
+class PreferencesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    categories: dict[str, bool]
+
+
+def _email(raw: str) -> str:
+    try:
+        return normalize_email(raw)
+    except ValueError as exc:
+        raise HTTPException(422, [{"loc": ["path", "email"], "msg": str(exc), "type": "value_error"}]) from None
+
+
+async def _describe(store: StoreDep, email: str) -> dict[str, Any]:
+    return {
+        "email": email,
+        "categories": await recipients.preferences(store.redis, email),
+        "always_sent": sorted(ALWAYS_SENT),
+        "suppressed": await recipients.suppression(store.redis, email),
+    }
+
+
+@router.get("/v1/recipients/{email}/preferences")
+async def get_preferences(email: str, _: ActorDep, store: StoreDep) -> dict[str, Any]:
+    return await _describe(store, _email(email))
+
+
+@router.put("/v1/recipients/{email}/preferences")
+async def put_preferences(
+    email: str, body: PreferencesIn, actor: ActorDep, store: StoreDep, settings: SettingsDep
+) -> dict[str, Any]:
+    address = _email(email)
+    unknown = sorted(set(body.categories) - CATEGORIES)
+    if unknown:
+        raise HTTPException(422, f"unknown categories: {', '.join(unknown)} (known: {', '.join(sorted(CATEGORIES))})")
+    forced = sorted(c for c, on in body.categories.items() if c in ALWAYS_SENT and not on)
+    if forced:
+        raise HTTPException(422, f"{', '.join(forced)} emails are always sent and cannot be turned off")
+    await recipients.set_preferences(store.redis, address, body.categories)
+    await audit.record(store.redis, actor=actor, action="preferences.update", target=address,
+                       at=datetime.now(UTC), retention_seconds=settings.audit_retention_seconds,
+                       detail={"categories": body.categories})
+    return await _describe(store, address)
+
+
+@router.get("/v1/suppressions")
+async def list_suppressions(
+    _: ActorDep,
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,20}$")] = None,
+) -> dict[str, Any]:
+    items, next_cursor = await recipients.list_suppressions(store.redis, cursor=int(cursor or 0), limit=limit)
+    return {"items": items, "next_cursor": str(next_cursor) if next_cursor else None}
+
+
+@router.delete("/v1/suppressions/{email}")
+async def delete_suppression(email: str, actor: ActorDep, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+    address = _email(email)
+    if not await recipients.unsuppress(store.redis, address):
+        raise HTTPException(404, f"{address} is not suppressed")
+    await audit.record(store.redis, actor=actor, action="suppression.delete", target=address,
+                       at=datetime.now(UTC), retention_seconds=settings.audit_retention_seconds)
+    return {"email": address, "removed": True}

@@ -13,6 +13,7 @@ from arq.worker import func
 from jobs.deliver import deliver
 from jobs.mailer import Mailer
 from jobs.smtp import SmtpConfig
+from jobs.prune import prune_indexes
 from jobs.sweeper import sweep
 from service.queue import job_deserializer, job_serializer
 from service.settings import Settings, load_settings
@@ -50,8 +51,12 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     # A job runs at most job_timeout; a SIGKILLed worker's jobs are picked up again after it + 10 s.
     options: dict[str, Any] = {
         "functions": [func(deliver, name="deliver", timeout=settings.job_timeout_seconds)],
-        "cron_jobs": [cron(sweep, second={0, 30}, run_at_startup=True, unique=True,
-                           timeout=settings.job_timeout_seconds)],
+        "cron_jobs": [
+            cron(sweep, second={0, 30}, run_at_startup=True, unique=True, timeout=settings.job_timeout_seconds),
+            # Every job's timeout counts: ARQ locks a killed worker's jobs for the longest one + 10 s.
+            cron(prune_indexes, minute=set(range(0, 60, 10)), second=15, unique=True,
+                 timeout=settings.job_timeout_seconds),
+        ],
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "ctx": {"settings": settings},
         "on_startup": startup,

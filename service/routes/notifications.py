@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, status
+from fastapi import APIRouter, Header, HTTPException, Query, status
+from pydantic import AwareDatetime
 from fastapi.responses import JSONResponse
 
 from service.accept import Conflict, Rejected, accept
 from service.deps import AcceptContextDep, ActorDep, MetricsDep, QueueDep, StoreDep
 from service.queue import drop_job
-from service.models import IDEMPOTENCY_KEY_PATTERN, NotificationIn, NotificationOut
+from service import history
+from service.models import IDEMPOTENCY_KEY_PATTERN, STATUSES, NotificationIn, NotificationOut, normalize_email
+from service.templates import KEY_RE
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -76,3 +80,44 @@ async def cancel_notification(
     return await _load(store, notification_id)
 
 
+
+
+@router.get("")
+async def list_notifications(
+    _: ActorDep,
+    store: StoreDep,
+    to: Annotated[str | None, Query(max_length=254)] = None,
+    status_: Annotated[Literal[STATUSES] | None, Query(alias="status")] = None,
+    template: Annotated[str | None, Query(max_length=128, pattern=KEY_RE.pattern)] = None,
+    since: Annotated[AwareDatetime | None, Query()] = None,
+    until: Annotated[AwareDatetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+) -> dict[str, Any]:
+    """Delivery history, newest first: "did the customer get it?" in one call."""
+    query = history.Query(
+        to=_email_param(to) if to else None, status=status_, template=template,
+        since_ms=_ms(since), until_ms=_ms(until), limit=limit,
+    )
+    try:
+        records, next_cursor = await history.search(store, query, cursor)
+    except history.BadCursor:
+        raise HTTPException(422, "invalid cursor") from None
+    items = [NotificationOut.from_record(r).model_dump(mode="json") for r in records]
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def _email_param(raw: str) -> str:
+    try:
+        return normalize_email(raw)
+    except ValueError as exc:
+        raise HTTPException(422, [{"loc": ["query", "to"], "msg": str(exc), "type": "value_error"}]) from None
+
+
+def _ms(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    try:
+        return int(moment.timestamp() * 1000)
+    except (OverflowError, ValueError):
+        raise HTTPException(422, "time out of range") from None

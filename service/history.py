@@ -1,0 +1,98 @@
+"""Delivery history: notifications newest first, filtered, in pages.
+
+Each record is indexed at creation in sorted sets scored by creation time: all, by recipient,
+by template and by status (kept current by the status scripts). A query walks the most
+selective index that applies and checks the other filters on the records themselves.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from service.store import INDEX_ALL, Store, recipient_index, status_index, template_index
+
+SCAN_CHUNK = 200
+MAX_SCANNED = 5000  # per page: a rare filter over a huge index answers with a cursor, not a stall
+
+
+class BadCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Query:
+    to: str | None = None
+    status: str | None = None
+    template: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    limit: int = 50
+
+    def index(self) -> str:
+        if self.to:
+            return recipient_index(self.to)
+        if self.template:
+            return template_index(self.template)
+        if self.status:
+            return status_index(self.status)
+        return INDEX_ALL
+
+    def matches(self, record: dict[str, Any]) -> bool:
+        return (
+            (self.status is None or record["status"] == self.status)
+            and (self.template is None or record["template"] == self.template)
+            and (self.to is None or _recipient(record) == self.to.lower())
+        )
+
+
+def _recipient(record: dict[str, Any]) -> str:
+    return json.loads(record["to"])["email"].lower()
+
+
+def encode_cursor(score: int, notification_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{score}\n{notification_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        score, _, notification_id = raw.partition("\n")
+        return int(score), notification_id
+    except (ValueError, UnicodeDecodeError):
+        raise BadCursor("invalid cursor") from None
+
+
+async def search(store: Store, query: Query, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first, with their attempts; the cursor is the (score, id) of the last entry looked at."""
+    found, next_cursor = await _scan(store, query, cursor)
+    full = await store.get_many([r["id"] for r in found])
+    return [r for r in full if r is not None], next_cursor
+
+
+async def _scan(store: Store, query: Query, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    after = decode_cursor(cursor) if cursor else None
+    high = after[0] if after else (query.until_ms if query.until_ms is not None else "+inf")
+    low = query.since_ms if query.since_ms is not None else "-inf"
+    found: list[dict[str, Any]] = []
+    offset = scanned = 0
+    last: tuple[int, str] | None = None
+    while scanned < MAX_SCANNED:
+        chunk = await store.redis.zrevrangebyscore(query.index(), high, low, start=offset, num=SCAN_CHUNK,
+                                                   withscores=True)
+        if not chunk:
+            return found, None
+        offset += len(chunk)
+        entries = [(int(score), member.decode()) for member, score in chunk]
+        entries = [e for e in entries if after is None or e[0] < after[0] or e[1] < after[1]]
+        records = await store.get_many([nid for _, nid in entries], attempts=False)
+        for (score, nid), record in zip(entries, records, strict=True):
+            scanned += 1
+            last = (score, nid)
+            if record is not None and query.matches(record):
+                found.append(record)
+                if len(found) == query.limit:
+                    return found, encode_cursor(score, nid)
+    return found, encode_cursor(*last) if last else None

@@ -114,7 +114,8 @@ async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: 
         to_email = json.loads(record["to"])["email"]
         reason = f"hard bounce: {outcome.detail}"[:300]
         await _persist(lambda: recipients.suppress(store.redis, to_email, reason=reason, at=iso(_now())))
-        await _finish(store, nid, attempt, status="failed", error=f"hard bounce, address suppressed: {outcome.detail}")
+        await _finish(store, nid, attempt, status="failed", error=f"hard bounce, address suppressed: {outcome.detail}",
+                      last_code=outcome.code, failed_ms=int(_now().timestamp() * 1000))
         return "bounced"
     tries = n - int(record.get("round_start") or 0)  # a requeued dead letter gets MAX_TRIES again
     if outcome.kind == "rejected" or tries >= settings.max_tries:

@@ -120,6 +120,7 @@ class Store:
         self._create = _load_script(redis, "create")
         self._transition = _load_script(redis, "transition")
         self._claim = _load_script(redis, "claim")
+        self._requeue = _load_script(redis, "requeue")
 
     async def create(self, new: NewRecord) -> Created:
         """Write a new record (and its job) unless its id is taken: one round trip."""
@@ -193,6 +194,13 @@ class Store:
         code, detail = await self._claim(keys=keys, args=argv)
         verdict = {1: "claimed", 2: "refused"}.get(int(code), "skipped")
         return verdict, _text(detail) or None
+
+    async def requeue(self, notification_id: str, *, job: NewJob, now_ms: int) -> tuple[bool, str | None]:
+        """A `failed` notification back to `queued`, with a fresh job under the same id."""
+        keys = [record_key(notification_id), PENDING_KEY, job.key, job.result_key, job.queue]
+        argv = [now_ms, job.payload, job.expires_ms, self.retention]
+        applied, status = await self._requeue(keys=keys, args=argv)
+        return bool(applied), _text(status) or None
 
     async def get(self, notification_id: str) -> dict[str, Any] | None:
         [record] = await self.get_many([notification_id])

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, status
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from fastapi.responses import JSONResponse
 
 from service.accept import Conflict, Rejected, accept
-from service.deps import AcceptContextDep, ActorDep, MetricsDep, QueueDep, StoreDep
+from service.deps import AcceptContextDep, ActorDep, MetricsDep, QueueDep, SettingsDep, StoreDep
 from service.queue import drop_job
-from service import history
+from service import audit, deadletters, history
 from service.models import IDEMPOTENCY_KEY_PATTERN, STATUSES, NotificationIn, NotificationOut, normalize_email
 from service.templates import KEY_RE
 
@@ -67,7 +67,7 @@ async def get_notification(notification_id: str, _: ActorDep, store: StoreDep) -
 
 @router.delete("/{notification_id}", response_model=NotificationOut)
 async def cancel_notification(
-    notification_id: str, _: ActorDep, store: StoreDep, queue: QueueDep
+    notification_id: str, actor: ActorDep, store: StoreDep, queue: QueueDep, settings: SettingsDep
 ) -> NotificationOut:
     applied, previous = await store.transition(
         notification_id, allowed=CANCELLABLE, fields={"status": "cancelled"}, pending=None, ttl=store.retention
@@ -77,9 +77,9 @@ async def cancel_notification(
     if not applied:
         raise HTTPException(409, f"notification is {previous}; only {', '.join(CANCELLABLE)} ones can be cancelled")
     await drop_job(queue, notification_id)
+    await audit.record(store.redis, actor=actor, action="notification.cancel", target=notification_id,
+                       at=datetime.now(UTC), retention_seconds=settings.audit_retention_seconds)
     return await _load(store, notification_id)
-
-
 
 
 @router.get("")
@@ -121,3 +121,46 @@ def _ms(moment: datetime | None) -> int | None:
         return int(moment.timestamp() * 1000)
     except (OverflowError, ValueError):
         raise HTTPException(422, "time out of range") from None
+
+
+class RequeueIn(BaseModel):
+    """Which dead letters to put back: all the filters given must match."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    smtp_code: Annotated[int, Field(ge=100, le=599)] | None = None
+    template: Annotated[str, StringConstraints(max_length=128, pattern=KEY_RE.pattern)] | None = None
+    to: Annotated[str, StringConstraints(max_length=254)] | None = None
+    failed_since: AwareDatetime | None = None
+    failed_until: AwareDatetime | None = None
+    limit: Annotated[int, Field(ge=1, le=10_000)] = 1000
+
+
+@router.post("/retry", status_code=202)
+async def requeue_dead_letters(body: RequeueIn, actor: ActorDep, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+    """For example everything that failed with 421 in the last hour."""
+    wanted = deadletters.Filter(
+        smtp_code=body.smtp_code, template=body.template, to=_email_param(body.to) if body.to else None,
+        failed_since_ms=_ms(body.failed_since), failed_until_ms=_ms(body.failed_until), limit=body.limit,
+    )
+    now = datetime.now(UTC)
+    ids = await deadletters.requeue_matching(store, wanted, now_ms=int(now.timestamp() * 1000))
+    await audit.record(store.redis, actor=actor, action="notifications.requeue", target="dead letters", at=now,
+                       retention_seconds=settings.audit_retention_seconds,
+                       detail={"filter": body.model_dump(mode="json", exclude_none=True), "requeued": len(ids)})
+    return {"requeued": len(ids), "ids": ids}
+
+
+@router.post("/{notification_id}/retry", status_code=202, response_model=NotificationOut)
+async def retry_dead_letter(
+    notification_id: str, actor: ActorDep, store: StoreDep, settings: SettingsDep
+) -> NotificationOut:
+    now = datetime.now(UTC)
+    applied, previous = await deadletters.requeue(store, notification_id, now_ms=int(now.timestamp() * 1000))
+    if previous is None:
+        raise HTTPException(404, f"notification {notification_id!r} not found")
+    if not applied:
+        raise HTTPException(409, f"notification is {previous}; only failed ones can be retried")
+    await audit.record(store.redis, actor=actor, action="notification.retry", target=notification_id, at=now,
+                       retention_seconds=settings.audit_retention_seconds)
+    return await _load(store, notification_id)

@@ -55,9 +55,14 @@ class Context:
 
 
 def _due(request: NotificationIn, now: datetime) -> datetime:
-    if request.send_at is not None:
+    return schedule_time(request.delay, request.send_at, now)
+
+
+def schedule_time(delay: float | None, send_at: datetime | None, now: datetime) -> datetime:
+    """When a notification is due: now, after `delay` seconds, or at `send_at` (future, within a year)."""
+    if send_at is not None:
         try:
-            send_at = request.send_at.astimezone(UTC)
+            send_at = send_at.astimezone(UTC)
         except OverflowError:
             raise Rejected(["body", "send_at"], "send_at is out of range") from None
         if send_at <= now:
@@ -65,8 +70,8 @@ def _due(request: NotificationIn, now: datetime) -> datetime:
         if send_at - now > MAX_SCHEDULE:
             raise Rejected(["body", "send_at"], "send_at must be within a year")
         return send_at
-    if request.delay is not None:
-        return now + timedelta(seconds=request.delay)
+    if delay is not None:
+        return now + timedelta(seconds=delay)
     return now
 
 

@@ -109,6 +109,19 @@ class NotificationIn(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+class RescheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delay: Annotated[float, BeforeValidator(_not_bool), Field(gt=0, le=MAX_DELAY_SECONDS)] | None = None
+    send_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> RescheduleIn:
+        if (self.delay is None) == (self.send_at is None):
+            raise ValueError("give exactly one of delay or send_at")
+        return self
+
+
 class Attempt(BaseModel):
     n: int
     at: str

@@ -121,6 +121,7 @@ class Store:
         self._transition = _load_script(redis, "transition")
         self._claim = _load_script(redis, "claim")
         self._requeue = _load_script(redis, "requeue")
+        self._reschedule = _load_script(redis, "reschedule")
 
     async def create(self, new: NewRecord) -> Created:
         """Write a new record (and its job) unless its id is taken: one round trip."""
@@ -200,6 +201,14 @@ class Store:
         keys = [record_key(notification_id), PENDING_KEY, job.key, job.result_key, job.queue]
         argv = [now_ms, job.payload, job.expires_ms, self.retention]
         applied, status = await self._requeue(keys=keys, args=argv)
+        return bool(applied), _text(status) or None
+
+    async def reschedule(
+        self, notification_id: str, *, due_ms: int, send_at: str, ttl: int, job: NewJob, in_progress_key: str
+    ) -> tuple[bool, str | None]:
+        keys = [record_key(notification_id), PENDING_KEY, job.key, job.queue, in_progress_key]
+        argv = [due_ms, send_at, ttl, job.payload, job.expires_ms]
+        applied, status = await self._reschedule(keys=keys, args=argv)
         return bool(applied), _text(status) or None
 
     async def get(self, notification_id: str) -> dict[str, Any] | None:

@@ -9,11 +9,19 @@ from fastapi import APIRouter, Header, HTTPException, Query, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from fastapi.responses import JSONResponse
 
-from service.accept import Conflict, Rejected, accept
+from service.accept import Conflict, Rejected, accept, schedule_time
 from service.deps import AcceptContextDep, ActorDep, MetricsDep, QueueDep, SettingsDep, StoreDep
-from service.queue import drop_job
+from service.queue import IN_PROGRESS_KEY_PREFIX, deliver_job, drop_job
 from service import audit, deadletters, history
-from service.models import IDEMPOTENCY_KEY_PATTERN, STATUSES, NotificationIn, NotificationOut, normalize_email
+from service.models import (
+    IDEMPOTENCY_KEY_PATTERN,
+    STATUSES,
+    NotificationIn,
+    NotificationOut,
+    RescheduleIn,
+    iso,
+    normalize_email,
+)
 from service.templates import KEY_RE
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
@@ -164,3 +172,31 @@ async def retry_dead_letter(
     await audit.record(store.redis, actor=actor, action="notification.retry", target=notification_id, at=now,
                        retention_seconds=settings.audit_retention_seconds)
     return await _load(store, notification_id)
+
+
+@router.patch("/{notification_id}", response_model=NotificationOut)
+async def reschedule_notification(
+    notification_id: str, body: RescheduleIn, actor: ActorDep, store: StoreDep, settings: SettingsDep
+) -> NotificationOut:
+    """Moves a scheduled reminder; 409 once it is queued, sending or finished."""
+    now = datetime.now(UTC)
+    try:
+        due = schedule_time(body.delay, body.send_at, now)
+    except Rejected as exc:
+        raise HTTPException(422, exc.detail) from None
+    due_ms, now_ms = int(due.timestamp() * 1000), int(now.timestamp() * 1000)
+    ttl = store.retention + int((due - now).total_seconds())
+    job = deliver_job(notification_id, score_ms=due_ms, expires_ms=ttl * 1000, now_ms=now_ms)
+    applied, previous = await store.reschedule(
+        notification_id, due_ms=due_ms, send_at=iso(due), ttl=ttl, job=job,
+        in_progress_key=IN_PROGRESS_KEY_PREFIX + notification_id,
+    )
+    if previous is None:
+        raise HTTPException(404, f"notification {notification_id!r} not found")
+    if not applied:
+        raise HTTPException(409, f"notification is {previous}; only scheduled ones can be moved")
+    await audit.record(store.redis, actor=actor, action="notification.reschedule", target=notification_id, at=now,
+                       retention_seconds=settings.audit_retention_seconds, detail={"send_at": iso(due)})
+    return await _load(store, notification_id)
+
+

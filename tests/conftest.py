@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -83,12 +84,16 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def drain(settings: Settings, **overrides: Any) -> Worker:
-    """Run a worker until the queue is empty (retries included), then close it."""
+async def drain(settings: Settings, *, timeout: float = 30, **overrides: Any) -> Worker:
+    """Run a worker until the queue is empty (retries included), then close it.
+
+    A job deferred far ahead would keep a burst worker waiting: the timeout turns that into a
+    failing test instead of a hung suite.
+    """
     options = {"burst": True, "handle_signals": False, "poll_delay": 0.02} | overrides
     worker = Worker(**worker_settings(settings, **options))
     try:
-        await worker.main()
+        await asyncio.wait_for(worker.main(), timeout)
     finally:
         await worker.close()
     return worker

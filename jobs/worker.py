@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from email.utils import parseaddr
+from datetime import UTC
 from typing import Any
 
 from arq import cron
@@ -11,11 +12,13 @@ from arq.connections import RedisSettings
 from arq.worker import func
 
 from jobs.deliver import deliver
+from jobs.digest import daily_digests, flush_digests, weekly_digests
 from jobs.mailer import Mailer
 from jobs.smtp import SmtpConfig
 from jobs.prune import prune_indexes
 from jobs.sweeper import sweep
-from service.queue import job_deserializer, job_serializer
+from service.accept import Context
+from service.queue import DELIVER_JOB, FLUSH_DIGESTS_JOB, job_deserializer, job_serializer
 from service.settings import Settings, load_settings
 from service.store import Store
 from service.templates import load_catalog
@@ -37,6 +40,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["envelope_from"] = parseaddr(settings.mail_from)[1]
     ctx["lease_seconds"] = settings.job_timeout_seconds + 60
     ctx["sweep_grace_seconds"] = settings.sweep_grace_seconds
+    ctx["accept_context"] = Context(
+        catalog=ctx["catalog"], actor="herald", mail_domain=settings.mail_domain,
+        audit_retention=settings.audit_retention_seconds, retention=settings.retention_seconds,
+    )
     log.info("herald worker ready: %d templates, SMTP %s:%d", len(ctx["catalog"].templates),
              smtp.hostname, smtp.port)
 
@@ -50,13 +57,21 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     """Keyword arguments for `arq.Worker`; tests build workers from this with their own settings."""
     # A job runs at most job_timeout; a SIGKILLed worker's jobs are picked up again after it + 10 s.
     options: dict[str, Any] = {
-        "functions": [func(deliver, name="deliver", timeout=settings.job_timeout_seconds)],
+        "functions": [
+            func(deliver, name=DELIVER_JOB, timeout=settings.job_timeout_seconds),
+            func(flush_digests, name=FLUSH_DIGESTS_JOB, timeout=settings.job_timeout_seconds, max_tries=3),
+        ],
         "cron_jobs": [
             cron(sweep, second={0, 30}, run_at_startup=True, unique=True, timeout=settings.job_timeout_seconds),
             # Every job's timeout counts: ARQ locks a killed worker's jobs for the longest one + 10 s.
             cron(prune_indexes, minute=set(range(0, 60, 10)), second=15, unique=True,
                  timeout=settings.job_timeout_seconds),
+            cron(daily_digests, hour=settings.digest_hour, minute=0, second=0, unique=True,
+                 timeout=settings.job_timeout_seconds),
+            cron(weekly_digests, weekday=settings.digest_weekday, hour=settings.digest_hour, minute=0, second=0,
+                 unique=True, timeout=settings.job_timeout_seconds),
         ],
+        "timezone": UTC,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "ctx": {"settings": settings},
         "on_startup": startup,

@@ -21,6 +21,7 @@ from service.store import Created, NewRecord, Store
 from service.templates import ALWAYS_SENT, RENDER_ERRORS, Catalog, MissingVariables, Template, TemplateNotFound
 
 MAX_SCHEDULE = timedelta(days=366)
+DIGEST_PERIOD_SECONDS = {"daily": 86400, "weekly": 7 * 86400}
 
 
 class Rejected(ValueError):
@@ -119,11 +120,18 @@ def prepare(request: NotificationIn, ctx: Context, *, now: datetime) -> NewRecor
     }
     ttl = ctx.retention + int((due - now).total_seconds())
     detail = {"template": template.key, "to": record["to"]["email"]}
+    if request.digest:
+        # Folded: kept until its digest has gone out (a period at most) plus the retention.
+        record["status"] = "digested"
+        record["digest"] = request.digest
+        ttl = ctx.retention + DIGEST_PERIOD_SECONDS[request.digest] * 2
     return NewRecord(
         record=record,
         ttl=ttl,
-        due_ms=due_ms,
-        job=deliver_job(notification_id, score_ms=due_ms, expires_ms=ttl * 1000, now_ms=now_ms),
+        due_ms=None if request.digest else due_ms,
+        job=None if request.digest else deliver_job(notification_id, score_ms=due_ms, expires_ms=ttl * 1000,
+                                                     now_ms=now_ms),
+        digest=request.digest,
         category_checked=None if template.category in ALWAYS_SENT else template.category,
         audit=audit.entry(actor=ctx.actor, action="notification.create", target=notification_id,
                           detail=detail, at=now),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -90,11 +90,14 @@ class NotificationIn(BaseModel):
     idempotency_key: IdempotencyKey | None = None
     delay: Annotated[float, BeforeValidator(_not_bool), Field(gt=0, le=MAX_DELAY_SECONDS)] | None = None
     send_at: AwareDatetime | None = None
+    digest: Literal["daily", "weekly"] | None = None
 
     @model_validator(mode="after")
     def _one_schedule(self) -> NotificationIn:
         if self.delay is not None and self.send_at is not None:
             raise ValueError("give either delay or send_at, not both")
+        if self.digest is not None and (self.delay is not None or self.send_at is not None):
+            raise ValueError("a digest item goes out with the recipient's digest: no delay or send_at")
         return self
 
     @property

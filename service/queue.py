@@ -24,6 +24,7 @@ from service.settings import Settings
 from service.store import NewJob
 
 DELIVER_JOB = "deliver"
+FLUSH_DIGESTS_JOB = "flush_digests"
 JOB_KEY_PREFIX = job_key_prefix
 IN_PROGRESS_KEY_PREFIX = in_progress_key_prefix
 RETRY_KEY_PREFIX = retry_key_prefix

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(default=45, ge=2, le=300)
     worker_max_jobs: int = Field(default=50, ge=1, le=1000)
     sweep_grace_seconds: float = Field(default=30, ge=1)
+    digest_hour: int = Field(default=8, ge=0, le=23)  # UTC
+    digest_weekday: int = Field(default=0, ge=0, le=6)  # Monday
 
     @property
     def mail_domain(self) -> str:

@@ -43,6 +43,15 @@ def prefs_key(email: str) -> str:
     return f"{PREFIX}prefs:{email.lower()}"
 
 
+def digest_buffer(period: str, email: str) -> str:
+    return f"{PREFIX}digest:{period}:{email.lower()}"
+
+
+def digest_due(period: str) -> str:
+    """The recipients who have items waiting for their `period` digest."""
+    return f"{PREFIX}digest-due:{period}"
+
+
 def recipient_index(email: str) -> str:
     return f"{PREFIX}idx:to:{email.lower()}"
 
@@ -81,6 +90,7 @@ class NewRecord:
     due_ms: int | None
     job: NewJob | None = None
     category_checked: str | None = None  # the category whose opt-out applies, None if always sent
+    digest: str | None = None  # "daily" / "weekly": fold into the recipient's digest, no job
     audit: str | None = None
     audit_min_id: str = "0"
 
@@ -122,6 +132,7 @@ class Store:
         self._claim = _load_script(redis, "claim")
         self._requeue = _load_script(redis, "requeue")
         self._reschedule = _load_script(redis, "reschedule")
+        self._digest_taken = _load_script(redis, "digest_taken")
 
     async def create(self, new: NewRecord) -> Created:
         """Write a new record (and its job) unless its id is taken: one round trip."""
@@ -148,12 +159,14 @@ class Store:
             record_key(record["id"]), PENDING_KEY, SUPPRESSED_KEY, prefs_key(to["email"]),
             job.key if job else "", job.result_key if job else "", job.queue if job else "",
             AUDIT_KEY, INDEX_ALL, recipient_index(to["email"]), template_index(record["template"]),
+            digest_buffer(new.digest, to["email"]) if new.digest else "",
+            digest_due(new.digest) if new.digest else "",
         ]
         argv = [
             new.ttl, "" if new.due_ms is None else new.due_ms, to["email"].lower(),
             new.category_checked or "", job.payload if job else "", job.score_ms if job else 0,
             job.expires_ms if job else 0, new.audit or "", new.audit_min_id, record["created_ms"],
-            *_flatten({"id": record["id"], **record}),
+            new.ttl, *_flatten({"id": record["id"], **record}),
         ]
         return keys, argv
 
@@ -210,6 +223,11 @@ class Store:
         argv = [due_ms, send_at, ttl, job.payload, job.expires_ms]
         applied, status = await self._reschedule(keys=keys, args=argv)
         return bool(applied), _text(status) or None
+
+    async def digest_taken(self, period: str, email: str, digest_id: str, item_ids: Sequence[str]) -> int:
+        """Remove a digest's items from the buffer; returns how many items are left for later."""
+        keys = [digest_buffer(period, email), digest_due(period)]
+        return int(await self._digest_taken(keys=keys, args=[email.lower(), digest_id, *item_ids]))
 
     async def get(self, notification_id: str) -> dict[str, Any] | None:
         [record] = await self.get_many([notification_id])

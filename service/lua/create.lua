@@ -1,22 +1,28 @@
--- Write a new notification, index it, and queue its ARQ job, in one round trip.
+-- Write a new notification, index it, and queue its ARQ job (or fold it into a digest), in one
+-- round trip.
 -- KEYS: 1 record, 2 pending, 3 suppressed, 4 prefs, 5 job, 6 job result, 7 queue, 8 audit,
---       9 index of all, 10 index by recipient, 11 index by template
+--       9 index of all, 10 index by recipient, 11 index by template,
+--       12 digest buffer ('' unless folded into a digest), 13 recipients with a pending digest
 -- ARGV: 1 ttl s, 2 due ms ('' for no pending entry), 3 email ('' skips the suppression check),
 --       4 category ('' skips preferences), 5 job payload ('' for no job), 6 job score ms,
 --       7 job expiry ms, 8 audit entry ('' for none), 9 oldest audit id kept, 10 created ms,
---       11.. record fields and values, starting with id
+--       11 digest buffer ttl s, 12.. record fields and values, starting with id
 -- Returns {created, existing fingerprint, refusal ('' / suppressed / opted_out)}
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, redis.call('HGET', KEYS[1], 'fingerprint') or '', ''}
 end
-local id = ARGV[12]
-redis.call('HSET', KEYS[1], unpack(ARGV, 11))
+local id = ARGV[13]
+redis.call('HSET', KEYS[1], unpack(ARGV, 12))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 local status = redis.call('HGET', KEYS[1], 'status')
 local why = refusal(KEYS[3], KEYS[4], ARGV[3], ARGV[4])
 if why ~= '' then
   status = 'suppressed'
   redis.call('HSET', KEYS[1], 'status', status, 'error', refusal_text(why, ARGV[4]))
+elseif KEYS[12] ~= '' then
+  redis.call('RPUSH', KEYS[12], id)
+  redis.call('EXPIRE', KEYS[12], ARGV[11])
+  redis.call('SADD', KEYS[13], ARGV[3])
 else
   if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[2], id) end
   if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[5], KEYS[6]) == 0 then

@@ -12,7 +12,7 @@ from service import errors
 from service.auth import ApiKeyAuth
 from service.metrics import WebMetrics
 from service.queue import open_queue
-from service.routes import batch, digests, health, notifications, recipients, templates, unsubscribe
+from service.routes import audit, batch, digests, health, notifications, recipients, templates, unsubscribe
 from service.settings import Settings, load_settings
 from service.store import Store
 from service.templates import Catalog, load_catalog
@@ -42,6 +42,6 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.state.metrics = WebMetrics()
     errors.install(app)
     app.add_middleware(ApiKeyAuth, keys=settings.api_keys)
-    for module in (batch, notifications, digests, templates, recipients, unsubscribe, health):
+    for module in (batch, notifications, digests, audit, templates, recipients, unsubscribe, health):
         app.include_router(module.router)
     return app

@@ -24,7 +24,25 @@ class LatencyRun:
     warmup: int = 200
     clients: int = 50
     single: int = 500
+    batches: int = 20
+    batch_clients: int = 4
     time_cap: float = 60.0
+
+
+BATCH_BODY = json.dumps({"notifications": [
+    {"template": "user.welcome", "to": f"user{n}@example.com", "context": {"name": "Ada"}} for n in range(500)
+]}).encode()
+
+
+def post_batch(_: int) -> Request:
+    return "POST", PATH + "/batch", BATCH_BODY
+
+
+def print_batches(options: LatencyRun, samples: list[Sample], elapsed: float) -> None:
+    accepted = sum(s.body.count(b'"status_code":202') for s in samples if s.status == 200)
+    print(f"  batch        {len(samples)} batches of 500 over {options.batch_clients} clients: "
+          f"{accepted} accepted in {elapsed:.2f} s = {accepted / elapsed:.0f} notifications/s, "
+          f"latency ms per batch {report.latency_line(samples)}")
 
 
 def post(_: int) -> Request:
@@ -50,6 +68,8 @@ async def run(options: LatencyRun) -> None:
             cpu_used = time.process_time() - cpu_before
             # One client alone: the latency a caller sees when the server is not queueing requests.
             alone, _ = await drive(conns[:1], post, options.single, time_cap=options.time_cap)
+            batches, batch_elapsed = await drive(conns[:options.batch_clients], post_batch, options.batches,
+                                                 time_cap=options.time_cap)
         finally:
             for conn in conns:
                 conn.close()
@@ -58,6 +78,7 @@ async def run(options: LatencyRun) -> None:
         print(f"  load gen     CPU {cpu_used:.1f} s in this process during the measured run")
         print(f"  1 client     {len(alone)} sequential POSTs, latency ms {report.latency_line(alone)}, "
               f"non-202 {report.non_202(alone)}")
+        print_batches(options, batches, batch_elapsed)
         report_problems(web)
     print(f"  {report.cpu_caveat()}", flush=True)
 

@@ -136,20 +136,19 @@ class Store:
 
     async def create(self, new: NewRecord) -> Created:
         """Write a new record (and its job) unless its id is taken: one round trip."""
-        [created] = await self.create_many([new])
-        return created
+        keys, argv = self._create_call(new)
+        return _created(await self._create(keys=keys, args=argv))
 
     async def create_many(self, items: Sequence[NewRecord]) -> list[Created]:
-        """Many creates in one pipelined round trip."""
+        """Many creates in one pipeline (redis-py adds one SCRIPT EXISTS round trip to it)."""
+        if len(items) == 1:
+            return [await self.create(items[0])]
         async with self.redis.pipeline(transaction=False) as pipe:
             for new in items:
                 keys, argv = self._create_call(new)
                 await self._create(keys=keys, args=argv, client=pipe)
             replies = await pipe.execute()
-        return [
-            Created(bool(created), None if created else _text(fingerprint), _text(why) or None)
-            for created, fingerprint, why in replies
-        ]
+        return [_created(reply) for reply in replies]
 
     def _create_call(self, new: NewRecord) -> tuple[list[str], list[Any]]:
         record = new.record
@@ -246,6 +245,11 @@ class Store:
     async def due_pending(self, *, before_ms: int, limit: int = 500) -> list[str]:
         ids = await self.redis.zrangebyscore(PENDING_KEY, "-inf", before_ms, start=0, num=limit)
         return [_text(i) for i in ids]
+
+
+def _created(reply: list[Any]) -> Created:
+    created, fingerprint, why = reply
+    return Created(bool(created), None if created else _text(fingerprint), _text(why) or None)
 
 
 def _decode(raw: dict[bytes, bytes], attempts: list[bytes]) -> dict[str, Any] | None:

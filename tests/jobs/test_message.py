@@ -117,3 +117,23 @@ def test_long_display_name_with_specials_keeps_one_recipient(name):
     # Recipient.name allows 200 characters; once To is folded past 78 columns the name must stay quoted.
     [address] = reparse(build(to_name=name))["To"].addresses
     assert (address.display_name, address.addr_spec) == (name, "ada@example.com")
+
+
+def test_non_ascii_subject_name_and_body_round_trip():
+    import email
+    import email.policy
+
+    from jobs.message import build_message
+    from service.templates import Rendered
+
+    rendered = Rendered(subject="Bienvenue chez Acme, Zoé ! " + "é" * 80, text="Bonjour Zoé,\n" + "x" * 2000,
+                        html="<p>Zoé</p>")
+    raw = build_message(notification_id="n1", message_id="<m1@acme.test>", mail_from="Acme <a@acme.test>",
+                        to_email="zoe@example.com", to_name="Zoé, la Comtesse", rendered=rendered).as_bytes()
+    assert raw.isascii() and max(len(line) for line in raw.split(b"\n")) <= 998
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Subject"] == rendered.subject
+    assert [a.addr_spec for a in parsed["To"].addresses] == ["zoe@example.com"]
+    assert parsed["To"].addresses[0].display_name == "Zoé, la Comtesse"
+    assert parsed.get_body(("plain",)).get_content() == rendered.text
+    assert parsed.get_body(("html",)).get_content() == rendered.html

@@ -19,7 +19,7 @@ from arq import Retry
 from redis.exceptions import RedisError
 
 from jobs.backoff import backoff_seconds
-from jobs.message import build_message
+from jobs.message import build_message, to_bytes
 from jobs.smtp import Outcome
 from service import recipients, tokens
 from service.models import iso
@@ -91,7 +91,7 @@ async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], to: dict[st
         log.exception("preparing %s failed", record["id"])
         outcome = Outcome("error", None, f"unexpected {type(exc).__name__}: {exc}")
     else:
-        outcome = await ctx["mailer"].send(message, sender=ctx["envelope_from"], recipient=to["email"])
+        outcome = await ctx["mailer"].send(to_bytes(message), sender=ctx["envelope_from"], recipient=to["email"])
     return await _record(ctx, record, n, outcome, started)
 
 

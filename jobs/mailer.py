@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from email.message import EmailMessage
 
 import aiosmtplib
 
@@ -37,14 +36,14 @@ class Mailer:
         self.max_idle = max_idle_connections
         self._idle: list[_Connection] = []
 
-    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> Outcome:
+    async def send(self, message: bytes, *, sender: str, recipient: str) -> Outcome:
         """One delivery attempt; every failure comes back as an Outcome, never as an exception."""
         connection = None
         try:
             # Each SMTP step has its own timeout; the whole attempt must end before the job's.
             async with asyncio.timeout(self.config.deadline):
                 connection = await self._checkout()
-                _, reply = await connection.client.send_message(message, sender=sender, recipients=[recipient])
+                _, reply = await connection.client.sendmail(sender, [recipient], message)
         except Exception as exc:  # noqa: BLE001 - classified, then recorded on the attempt
             if connection is not None:
                 _close(connection)

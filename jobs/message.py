@@ -20,6 +20,7 @@ from email.utils import formataddr, formatdate
 from service.templates import Rendered
 
 _POLICY = policy.compat32.clone(max_line_length=998)
+_WIRE = _POLICY.clone(linesep="\r\n")
 # Quoted-printable keeps mostly-ASCII bodies readable in the raw message (and to spam filters).
 _UTF8_QP = charset.Charset("utf-8")
 _UTF8_QP.body_encoding = charset.QP
@@ -67,3 +68,9 @@ def _text_header(value: str) -> str:
 def _one_line(value: str) -> str:
     # Header injection guard: whatever reached here, no CR or LF goes into a header.
     return " ".join(value.split())
+
+
+def to_bytes(message: Message) -> bytes:
+    """The message as it goes over SMTP. Herald flattens it itself: aiosmtplib's own flattening
+    would refold every header at 78 columns."""
+    return message.as_bytes(policy=_WIRE)

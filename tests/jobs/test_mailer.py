@@ -10,14 +10,14 @@ from jobs.smtp import SmtpConfig
 from tests.support.smtp import ScriptedSMTP
 
 
-def message(n: int) -> EmailMessage:
+def message(n: int) -> bytes:
     msg = EmailMessage()
     msg["From"] = "a@acme.test"
     msg["To"] = "ada@example.com"
     msg["Subject"] = f"m{n}"
     msg["X-Herald-Notification"] = f"n{n}"
     msg.set_content("hi")
-    return msg
+    return msg.as_bytes()
 
 
 async def test_connections_are_reused_after_clean_sends(smtp: ScriptedSMTP):

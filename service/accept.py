@@ -106,6 +106,7 @@ def prepare(request: NotificationIn, ctx: Context, *, now: datetime) -> NewRecor
         "locale": template.resolve_locale(request.locale),
         "category": template.category,
         "to": request.recipient.model_dump(mode="json"),
+        "to_email": request.recipient.email.lower(),
         "context": request.context,
         "status": "scheduled" if scheduled else "queued",
         "created_at": iso(now),

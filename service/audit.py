@@ -16,6 +16,8 @@ from redis.asyncio import Redis
 from service.models import iso
 from service.store import AUDIT_KEY
 
+MAX_SCANNED = 10_000
+
 
 def entry(*, actor: str, action: str, target: str, detail: dict[str, Any] | None, at: datetime) -> str:
     return json.dumps(
@@ -25,7 +27,7 @@ def entry(*, actor: str, action: str, target: str, detail: dict[str, Any] | None
 
 
 def min_id(at: datetime, retention_seconds: int) -> str:
-    return f"{int(at.timestamp() * 1000) - retention_seconds * 1000}-0"
+    return f"{max(int(at.timestamp() * 1000) - retention_seconds * 1000, 0)}-0"
 
 
 async def record(
@@ -50,15 +52,20 @@ async def query(
     redis: Redis, *, actor: str | None, since: datetime | None, cursor: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first. The cursor is the stream id of the last item returned."""
-    low = "-" if since is None else f"{int(since.timestamp() * 1000)}-0"
+    low = "-" if since is None else f"{max(int(since.timestamp() * 1000), 0)}-0"
     high = "+" if cursor is None else f"({cursor}"
     items: list[dict[str, Any]] = []
-    # Filtering by actor happens here, so read in chunks until the page is full.
+    scanned = 0
+    # Filtering by actor happens here, so read in chunks until the page is full (or the scan cap:
+    # then the cursor says where to go on).
     while len(items) < limit:
+        if scanned >= MAX_SCANNED:
+            return items, high[1:]
         chunk = await redis.xrevrange(AUDIT_KEY, max=high, min=low, count=max(limit * 2, 50))
         if not chunk:
             return items, None
         for stream_id, fields in chunk:
+            scanned += 1
             high = f"({stream_id.decode()}"
             item = json.loads(fields[b"entry"])
             if actor is None or item["actor"] == actor:

@@ -32,7 +32,7 @@ class Filter:
         )
 
 
-async def requeue(store: Store, notification_id: str, *, now_ms: int) -> tuple[bool, str | None]:
+async def requeue(store: Store, notification_id: str, *, now_ms: int) -> tuple[str, str | None]:
     job = deliver_job(notification_id, score_ms=now_ms, expires_ms=store.retention * 1000, now_ms=now_ms)
     return await store.requeue(notification_id, job=job, now_ms=now_ms)
 
@@ -47,8 +47,8 @@ async def requeue_matching(store: Store, wanted: Filter, *, now_ms: int) -> list
         for record in records:
             if record is None or record["status"] != "failed" or not wanted.matches(record):
                 continue
-            applied, _ = await requeue(store, record["id"], now_ms=now_ms)
-            if applied:
+            verdict, _ = await requeue(store, record["id"], now_ms=now_ms)
+            if verdict == "requeued":
                 requeued.append(record["id"])
                 if len(requeued) >= wanted.limit:
                     return requeued

@@ -37,6 +37,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None, *, catalog: Catalog | None = None) -> FastAPI:
     settings = settings or load_settings()
     app = FastAPI(title="Herald", version="0.1.0", lifespan=_lifespan)
+    # No redirects, ever: a one-click unsubscribe POST must be answered, not bounced elsewhere.
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.catalog = catalog or load_catalog(settings.templates_dir)
     app.state.metrics = WebMetrics()

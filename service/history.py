@@ -7,19 +7,16 @@ selective index that applies and checks the other filters on the records themsel
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from typing import Any
 
+from service import cursors
+from service.cursors import BadCursor
 from service.store import INDEX_ALL, Store, recipient_index, status_index, template_index
 
 SCAN_CHUNK = 200
 MAX_SCANNED = 5000  # per page: a rare filter over a huge index answers with a cursor, not a stall
-
-
-class BadCursor(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -53,15 +50,14 @@ def _recipient(record: dict[str, Any]) -> str:
 
 
 def encode_cursor(score: int, notification_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{score}\n{notification_id}".encode()).decode().rstrip("=")
+    return cursors.encode(f"{score}\n{notification_id}")
 
 
 def decode_cursor(cursor: str) -> tuple[int, str]:
+    score, _, notification_id = cursors.decode(cursor).partition("\n")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        score, _, notification_id = raw.partition("\n")
         return int(score), notification_id
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:
         raise BadCursor("invalid cursor") from None
 
 

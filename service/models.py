@@ -20,10 +20,15 @@ MAX_CONTEXT_DEPTH = 32
 
 
 def normalize_email(value: str) -> str:
+    """The address as Herald stores and sends it: an internationalized domain in its ASCII
+    (IDNA) form. A non-ASCII local part would need SMTPUTF8, which Herald does not send."""
     try:
-        return validate_email(value, check_deliverability=False).normalized
+        address = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValueError(f"invalid email address: {exc}") from None
+    if address.ascii_email is None:
+        raise ValueError("addresses with a non-ASCII local part (SMTPUTF8) are not supported")
+    return address.ascii_email
 
 
 def _single_line(value: str) -> str:

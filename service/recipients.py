@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from service.store import SUPPRESSED_KEY, prefs_key
+from service.store import SUPPRESSED_KEY, SUPPRESSED_ORDER_KEY, prefs_key
 from service.templates import ALWAYS_SENT, CATEGORIES
 
 OPTIONAL_CATEGORIES = sorted(CATEGORIES - ALWAYS_SENT)
@@ -32,15 +32,25 @@ async def suppression(redis: Redis, email: str) -> dict[str, Any] | None:
 
 async def suppress(redis: Redis, email: str, *, reason: str, at: str) -> None:
     value = json.dumps({"reason": reason, "at": at}, separators=(",", ":"))
-    await redis.hset(SUPPRESSED_KEY, email.lower(), value)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(SUPPRESSED_KEY, email.lower(), value)
+        pipe.zadd(SUPPRESSED_ORDER_KEY, {email.lower(): 0})
+        await pipe.execute()
 
 
 async def unsuppress(redis: Redis, email: str) -> bool:
-    return bool(await redis.hdel(SUPPRESSED_KEY, email.lower()))
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hdel(SUPPRESSED_KEY, email.lower())
+        pipe.zrem(SUPPRESSED_ORDER_KEY, email.lower())
+        removed, _ = await pipe.execute()
+    return bool(removed)
 
 
-async def list_suppressions(redis: Redis, *, cursor: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """One HSCAN step: Redis's cursor is the page cursor (0 when the scan is complete)."""
-    next_cursor, found = await redis.hscan(SUPPRESSED_KEY, cursor=cursor, count=limit)
-    items = [{"email": k.decode()} | json.loads(v) for k, v in found.items()]
-    return sorted(items, key=lambda i: i["email"]), next_cursor
+async def list_suppressions(redis: Redis, *, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """In address order; the hash holds the details, a sorted set (all scores 0) the order."""
+    low = f"({after}" if after else "-"
+    emails = await redis.zrangebylex(SUPPRESSED_ORDER_KEY, low, "+", start=0, num=limit + 1)
+    page = emails[:limit]
+    details = await redis.hmget(SUPPRESSED_KEY, page) if page else []
+    items = [{"email": e.decode()} | json.loads(d) for e, d in zip(page, details, strict=True) if d]
+    return items, page[-1].decode() if len(emails) > limit else None

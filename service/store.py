@@ -18,9 +18,12 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from service.templates import ALWAYS_SENT
+
 PREFIX = "herald:"
 PENDING_KEY = PREFIX + "pending"
 SUPPRESSED_KEY = PREFIX + "suppressed"
+SUPPRESSED_ORDER_KEY = PREFIX + "suppressed-order"
 AUDIT_KEY = PREFIX + "audit"
 STATS_KEY = PREFIX + "stats"
 INDEX_ALL = PREFIX + "idx:all"
@@ -208,12 +211,15 @@ class Store:
         verdict = {1: "claimed", 2: "refused"}.get(int(code), "skipped")
         return verdict, _text(detail) or None
 
-    async def requeue(self, notification_id: str, *, job: NewJob, now_ms: int) -> tuple[bool, str | None]:
-        """A `failed` notification back to `queued`, with a fresh job under the same id."""
-        keys = [record_key(notification_id), PENDING_KEY, job.key, job.result_key, job.queue]
-        argv = [now_ms, job.payload, job.expires_ms, self.retention]
-        applied, status = await self._requeue(keys=keys, args=argv)
-        return bool(applied), _text(status) or None
+    async def requeue(self, notification_id: str, *, job: NewJob, now_ms: int) -> tuple[str, str | None]:
+        """A `failed` notification back to `queued`, with a fresh job under the same id.
+
+        ("requeued", previous status), ("refused", "suppressed"/"opted_out") or ("skipped", status).
+        """
+        keys = [record_key(notification_id), PENDING_KEY, job.key, job.result_key, job.queue, SUPPRESSED_KEY]
+        argv = [now_ms, job.payload, job.expires_ms, self.retention, "," + ",".join(sorted(ALWAYS_SENT)) + ","]
+        code, detail = await self._requeue(keys=keys, args=argv)
+        return {1: "requeued", 2: "refused"}.get(int(code), "skipped"), _text(detail) or None
 
     async def reschedule(
         self, notification_id: str, *, due_ms: int, send_at: str, ttl: int, job: NewJob, in_progress_key: str

@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 
 _PURPOSE = b"herald-unsubscribe-v1\n"
+_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,800}\.[A-Za-z0-9_-]{22}$")
 _SIGNATURE_BYTES = 16
 
 
@@ -37,14 +39,21 @@ def make(secret: str, *, email: str, category: str) -> str:
 
 
 def read(secret: str, token: str) -> tuple[str, str]:
-    """(email, category) of a genuine token; InvalidToken for anything else."""
-    body, dot, signature = token.partition(".")
+    """(email, category) of a genuine token; InvalidToken for anything else.
+
+    Only the exact token Herald made is accepted: no other spelling of the same bytes.
+    """
+    if not _SHAPE.match(token):
+        raise InvalidToken("malformed token")
+    body, _, signature = token.partition(".")
     try:
         payload = _unb64(body)
         given = _unb64(signature)
     except (ValueError, TypeError):
         raise InvalidToken("malformed token") from None
-    if not dot or not hmac.compare_digest(given, _sign(secret, payload)):
+    if _b64(payload) != body or _b64(given) != signature:
+        raise InvalidToken("malformed token")
+    if not hmac.compare_digest(given, _sign(secret, payload)):
         raise InvalidToken("bad signature")
     email, _, category = payload.decode("utf-8", "replace").partition("\n")
     if not email or not category:

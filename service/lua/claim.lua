@@ -13,6 +13,7 @@ if why ~= '' then
   redis.call('HSET', KEYS[1], 'status', 'suppressed', 'error', refusal_text(why, ARGV[2]))
   redis.call('ZREM', KEYS[2], id)
   redis.call('EXPIRE', KEYS[1], ARGV[4])
+  sync_attempts_ttl(KEYS[1], id)
   move_status_index(id, status, 'suppressed', created_ms)
   return {2, why}
 end

@@ -27,3 +27,17 @@ local function extend_ttl(key, ttl)
   if current >= 0 and current < tonumber(ttl) then redis.call('EXPIRE', key, ttl) end
   if current == -1 then redis.call('EXPIRE', key, ttl) end
 end
+
+-- A record's attempts list lives exactly as long as the record.
+local function sync_attempts_ttl(record_key, id)
+  local ttl = redis.call('PTTL', record_key)
+  local attempts = 'herald:a:' .. id
+  if ttl > 0 then redis.call('PEXPIRE', attempts, ttl) else redis.call('PERSIST', attempts) end
+end
+
+-- The category whose opt-out applies to a record ('' when it is always sent).
+local function checked_category(record_key, always_sent)
+  local category = redis.call('HGET', record_key, 'category') or ''
+  if string.find(always_sent, ',' .. category .. ',', 1, true) then return '' end
+  return category
+end

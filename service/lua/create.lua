@@ -12,6 +12,10 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, redis.call('HGET', KEYS[1], 'fingerprint') or '', ''}
 end
 local id = ARGV[13]
+-- First the one write that can fail on its arguments: an error must leave nothing half done.
+if ARGV[8] ~= '' then
+  redis.call('XADD', KEYS[8], 'MINID', '~', ARGV[9], '*', 'entry', ARGV[8])
+end
 redis.call('HSET', KEYS[1], unpack(ARGV, 12))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -36,7 +40,4 @@ redis.call('ZADD', KEYS[10], created_ms, id)
 redis.call('ZADD', KEYS[11], created_ms, id)
 extend_ttl(KEYS[10], ARGV[1])
 move_status_index(id, false, status, created_ms)
-if ARGV[8] ~= '' then
-  redis.call('XADD', KEYS[8], 'MINID', '~', ARGV[9], '*', 'entry', ARGV[8])
-end
 return {1, '', why}

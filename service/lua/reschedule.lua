@@ -8,6 +8,8 @@ if status ~= 'scheduled' or redis.call('EXISTS', KEYS[5]) == 1 then return {0, s
 local id = redis.call('HGET', KEYS[1], 'id')
 redis.call('HSET', KEYS[1], 'due_ms', ARGV[1], 'send_at', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+sync_attempts_ttl(KEYS[1], id)
+extend_ttl('herald:idx:to:' .. (redis.call('HGET', KEYS[1], 'to_email') or ''), ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[1], id)
 -- The job carries only the id, so moving its score in ARQ's queue is all a reschedule needs.
 if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('SET', KEYS[3], ARGV[4]) end

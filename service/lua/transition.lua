@@ -21,6 +21,5 @@ if ARGV[4] ~= '' then
   redis.call('HINCRBY', KEYS[1], 'attempt_count', 1)
 end
 if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[5], 1) end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[3], ttl) else redis.call('PERSIST', KEYS[3]) end
+sync_attempts_ttl(KEYS[1], id)
 return {1, status}

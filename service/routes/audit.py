@@ -20,7 +20,7 @@ async def list_audit(
     actor: Annotated[str | None, Query(max_length=256)] = None,
     since: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}-[0-9]{1,18}$")] = None,
 ) -> dict[str, Any]:
     if since is not None:
         try:

@@ -164,11 +164,14 @@ async def retry_dead_letter(
     notification_id: str, actor: ActorDep, store: StoreDep, settings: SettingsDep
 ) -> NotificationOut:
     now = datetime.now(UTC)
-    applied, previous = await deadletters.requeue(store, notification_id, now_ms=int(now.timestamp() * 1000))
-    if previous is None:
+    verdict, detail = await deadletters.requeue(store, notification_id, now_ms=int(now.timestamp() * 1000))
+    if detail is None:
         raise HTTPException(404, f"notification {notification_id!r} not found")
-    if not applied:
-        raise HTTPException(409, f"notification is {previous}; only failed ones can be retried")
+    if verdict == "refused":
+        reason = "is suppressed" if detail == "suppressed" else "opted out of this category"
+        raise HTTPException(409, f"the recipient {reason}; remove that first to retry")
+    if verdict != "requeued":
+        raise HTTPException(409, f"notification is {detail}; only failed ones can be retried")
     await audit.record(store.redis, actor=actor, action="notification.retry", target=notification_id, at=now,
                        retention_seconds=settings.audit_retention_seconds)
     return await _load(store, notification_id)

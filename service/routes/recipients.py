@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict
 
-from service import audit, recipients
+from service import audit, cursors, recipients
 from service.deps import ActorDep, SettingsDep, StoreDep
 from service.models import normalize_email
 from service.templates import ALWAYS_SENT, CATEGORIES
@@ -66,10 +66,14 @@ async def list_suppressions(
     _: ActorDep,
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,20}$")] = None,
+    cursor: Annotated[str | None, Query(max_length=300)] = None,
 ) -> dict[str, Any]:
-    items, next_cursor = await recipients.list_suppressions(store.redis, cursor=int(cursor or 0), limit=limit)
-    return {"items": items, "next_cursor": str(next_cursor) if next_cursor else None}
+    try:
+        after = cursors.decode(cursor) if cursor else None
+    except cursors.BadCursor:
+        raise HTTPException(422, "invalid cursor") from None
+    items, last = await recipients.list_suppressions(store.redis, after=after, limit=limit)
+    return {"items": items, "next_cursor": cursors.encode(last) if last else None}
 
 
 @router.delete("/v1/suppressions/{email}")

@@ -59,7 +59,8 @@ async def deliver(ctx: dict[str, Any], notification_id: str) -> str:
             attempt_n, "interrupted", None, "the worker stopped during this attempt", None))
         attempt_n += 1
     to = json.loads(record["to"])
-    category = None if record["category"] in ALWAYS_SENT else record["category"]
+    always = record["category"] in ALWAYS_SENT or record.get("always_send") == "1"
+    category = None if always else record["category"]
     lease_ms = int((_now().timestamp() + ctx["lease_seconds"]) * 1000)
     verdict, detail = await store.claim(notification_id, email=to["email"], category=category, lease_ms=lease_ms)
     if verdict != "claimed":

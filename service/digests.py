@@ -1,9 +1,10 @@
 """Digests: notifications folded per recipient and sent as one email per period.
 
-Exactly once per recipient and period, however many workers or flushes run at once: the
-digest is a notification whose id names the recipient and the period, written with the same
+Exactly once, however many workers or flushes run at once: the digest is a notification whose
+id is derived from its recipient and the first item waiting, written with the same
 set-if-absent script as any other. Whoever loses that race only removes, from the recipient's
-buffer, the items the winner's digest holds; items that arrive later wait for the next period.
+buffer, the items the winner's digest holds; items that arrive later go in the next digest,
+made by the next cron run (once per period) or the next flush.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from service import recipients
 from service.accept import Context, prepare
 from service.models import NotificationIn
-from service.store import Store, digest_buffer, digest_due
-from service.templates import RENDER_ERRORS, Catalog
+from service.store import NewRecord, Store, digest_buffer, digest_due
+from service.templates import ALWAYS_SENT, RENDER_ERRORS, Catalog
 
 PERIODS = ("daily", "weekly")
 MAX_ITEMS = 500  # more wait for the next digest
@@ -38,8 +40,12 @@ def period_key(period: str, moment: datetime) -> str:
     return f"{year}-W{week:02d}"
 
 
-def digest_id(period: str, key: str, email: str) -> str:
-    return f"digest.{period}.{key}.{hashlib.sha256(email.lower().encode()).hexdigest()[:20]}"
+def digest_id(period: str, email: str, first_item: str) -> str:
+    """Names the digest by its recipient and its first item: flushers racing over the same
+    buffer agree on it, and the next flush (after these items left) makes a new one. The "~"
+    cannot start an idempotency key, so no caller can take a digest's id."""
+    digest = hashlib.sha256(f"{email.lower()}\n{first_item}".encode()).hexdigest()[:24]
+    return f"~digest.{period}.{digest}"
 
 
 async def flush(store: Store, ctx: Context, period: str, *, now: datetime) -> FlushReport:
@@ -53,22 +59,49 @@ async def flush(store: Store, ctx: Context, period: str, *, now: datetime) -> Fl
 
 
 async def flush_one(store: Store, ctx: Context, period: str, email: str, *, now: datetime) -> bool | None:
-    """True if this call made the digest, False if it existed already, None if nothing was waiting."""
+    """True if this call made the digest, False if a racing flush did, None if nothing was due."""
     ids = [i.decode() for i in await store.redis.lrange(digest_buffer(period, email), 0, MAX_ITEMS - 1)]
-    did = digest_id(period, period_key(period, now), email)
     if not ids:
-        await store.digest_taken(period, email, did, [])
+        await store.digest_taken(period, email, "", [])
         return None
+    did = digest_id(period, email, ids[0])
     existing = await store.get(did)
     if existing is None:
-        items = await store.get_many(ids, attempts=False)
-        new = prepare(_request(period, email, did, _contents(ctx.catalog, items)), ctx, now=now)
-        new = replace(new, record={**new.record, "digest_items": ids})
-        created = (await store.create(new)).created
+        records = [r for r in await store.get_many(ids, attempts=False) if r is not None]
+        wanted = await _still_wanted(store, email, records)
+        if not wanted:
+            await store.digest_taken(period, email, "", ids)
+            return None
+        created = (await store.create(_digest_record(ctx, period, email, did, ids, wanted, now))).created
         existing = None if created else await store.get(did)
-    taken = ids if existing is None else json.loads(existing["digest_items"])
+    taken = ids if existing is None else json.loads(existing.get("digest_items") or "[]")
     await store.digest_taken(period, email, did, taken)
     return existing is None
+
+
+async def _still_wanted(store: Store, email: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Preferences apply when the digest is made: items of a category turned off since are dropped."""
+    preferences = await recipients.preferences(store.redis, email)
+    wanted = []
+    for record in records:
+        category = record["category"]
+        if category in ALWAYS_SENT or preferences.get(category, True):
+            wanted.append(record)
+        else:
+            await store.transition(record["id"], allowed=["digested"],
+                                   fields={"status": "suppressed", "error": f"recipient opted out of {category}"})
+    return wanted
+
+
+def _digest_record(
+    ctx: Context, period: str, email: str, did: str, ids: list[str], records: list[dict[str, Any]], now: datetime
+) -> NewRecord:
+    new = prepare(_request(period, email, did, _contents(ctx.catalog, records)), ctx, now=now)
+    # A digest carrying transactional, security or billing items goes out whatever the
+    # recipient's digest preference: those categories are always sent.
+    always = any(r["category"] in ALWAYS_SENT for r in records)
+    record = {**new.record, "digest_items": ids, "always_send": "1" if always else ""}
+    return replace(new, record=record, category_checked=None if always else new.category_checked)
 
 
 def _request(period: str, email: str, did: str, items: list[dict[str, Any]]) -> NotificationIn:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from service.accept import Context
-from service.digests import digest_id, flush, period_key
+from service.digests import digest_id, flush
 from service.store import Store
 from tests.conftest import drain
 
@@ -46,7 +46,7 @@ async def test_flush_through_the_api_sends_one_digest_with_every_item(client, ap
     text = ada.get_body(("plain",)).get_content()
     assert "Reminder: Call mum" in text and "Reminder: Pay rent" in text
     assert ada["List-Unsubscribe"]  # a digest is not transactional
-    did = digest_id("daily", period_key("daily", datetime.now(UTC)), "ada@example.com")
+    did = digest_id("daily", "ada@example.com", items[0]["id"])
     digest = (await client.get(f"/v1/notifications/{did}")).json()
     assert digest["status"] == "sent" and digest["template"] == "digest.daily"
     for item in items:
@@ -74,19 +74,35 @@ async def test_two_workers_flushing_the_same_digest(client, app, settings, smtp)
     assert len(smtp.received) == 1
 
 
-async def test_items_after_the_digest_wait_for_the_next_period(client, app, settings, smtp):
+async def test_a_later_flush_sends_what_came_after_and_only_that(client, app, settings, smtp):
     ctx = accept_context(app, settings)
     store = app.state.store
-    yesterday = datetime.now(UTC) - timedelta(days=1)  # the first period; the second is today
+    now = datetime.now(UTC)
     await fold(client)
-    assert (await flush(store, ctx, "daily", now=yesterday)).sent == 1
-    late = await fold(client)
-    again = await flush(store, ctx, "daily", now=yesterday)
-    assert again.sent == 0 and again.already_sent == 1
-    assert await app.state.queue.lrange("herald:digest:daily:ada@example.com", 0, -1) == [late["id"].encode()]
-    assert (await flush(store, ctx, "daily", now=datetime.now(UTC))).sent == 1
+    assert (await flush(store, ctx, "daily", now=now)).sent == 1
+    await fold(client, body=REMINDER | {"context": {"name": "Ada", "title": "Came later"}})
+    second = await flush(store, ctx, "daily", now=now)
+    assert second.sent == 1
+    assert await app.state.queue.lrange("herald:digest:daily:ada@example.com", 0, -1) == []
+    third = await flush(store, ctx, "daily", now=now)
+    assert third.sent == 0 and third.already_sent == 0
     await drain(settings)
     assert [m.message["Subject"] for m in smtp.received] == ["Your daily digest: 1 update"] * 2
+    bodies = sorted(m.message.get_body(("plain",)).get_content() for m in smtp.received)
+    assert ["Came later" in b for b in bodies].count(True) == 1
+    assert ["Call mum" in b for b in bodies].count(True) == 1
+    assert not any("Came later" in b and "Call mum" in b for b in bodies)
+
+
+async def test_nobody_can_take_a_digests_id(client, app, settings, smtp):
+    item = await fold(client)
+    did = digest_id("daily", "ada@example.com", item["id"])
+    squatter = await client.post("/v1/notifications", json=REMINDER | {"to": "eve@example.com",
+                                                                       "idempotency_key": did})
+    assert squatter.status_code == 422
+    await client.post("/v1/digests/flush", json={"period": "daily"})
+    await drain(settings)
+    assert [m.rcpt_tos for m in smtp.received] == [["ada@example.com"]]
 
 
 async def test_weekly_digests_are_separate(client, app, settings, smtp):
@@ -100,7 +116,7 @@ async def test_weekly_digests_are_separate(client, app, settings, smtp):
 
 async def test_preferences_apply_to_digests(client, app, settings, smtp):
     await client.put("/v1/recipients/ada@example.com/preferences", json={"categories": {"digest": False}})
-    await fold(client)
+    await fold(client, body=NEWS)
     await client.put("/v1/recipients/bob@example.com/preferences", json={"categories": {"marketing": False}})
     refused_item = await fold(client, to="bob@example.com", body=NEWS)
     assert refused_item["status"] == "suppressed"
@@ -108,9 +124,33 @@ async def test_preferences_apply_to_digests(client, app, settings, smtp):
     assert report.sent == 1  # Ada's digest is written, as suppressed
     await drain(settings)
     assert smtp.received == []
-    did = digest_id("daily", period_key("daily", datetime.now(UTC)), "ada@example.com")
-    digest = (await client.get(f"/v1/notifications/{did}")).json()
+    digests = (await client.get("/v1/notifications", params={"template": "digest.daily"})).json()["items"]
+    [digest] = digests
     assert digest["status"] == "suppressed" and "opted out of digest" in digest["error"]
+
+
+async def test_always_sent_items_go_out_even_if_digests_are_off(client, app, settings, smtp):
+    await client.put("/v1/recipients/sec@example.com/preferences", json={"categories": {"digest": False}})
+    await fold(client, to="sec@example.com", body={"template": "user.password_reset",
+                                                   "context": {"name": "S", "reset_url": "https://r.test/1"}})
+    await flush(app.state.store, accept_context(app, settings), "daily", now=datetime.now(UTC))
+    await drain(settings)
+    [mail] = smtp.received
+    assert "Reset your Acme password" in mail.message.get_body(("plain",)).get_content()
+
+
+async def test_items_turned_off_after_folding_are_left_out(client, app, settings, smtp):
+    news = await fold(client, to="mk@example.com", body=NEWS)
+    reminder = await fold(client, to="mk@example.com")
+    await client.put("/v1/recipients/mk@example.com/preferences", json={"categories": {"marketing": False}})
+    await flush(app.state.store, accept_context(app, settings), "daily", now=datetime.now(UTC))
+    await drain(settings)
+    [mail] = smtp.received
+    text = mail.message.get_body(("plain",)).get_content()
+    assert "Reminder: Call mum" in text and "H\n" not in text and mail.message["Subject"].endswith("1 update")
+    dropped = (await client.get(f"/v1/notifications/{news['id']}")).json()
+    assert dropped["status"] == "suppressed" and "opted out of marketing" in dropped["error"]
+    assert (await client.get(f"/v1/notifications/{reminder['id']}")).json()["status"] == "digested"
 
 
 async def test_digest_with_a_schedule_is_422(client):

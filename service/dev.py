@@ -47,6 +47,7 @@ def _environment() -> tuple[dict[str, str], list[object]]:
     env.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
     env.setdefault("MAIL_FROM", "Herald Dev <herald@localhost.test>")
     env.setdefault("PORT", "8000")
+    env.setdefault("PUBLIC_URL", f"http://127.0.0.1:{env['PORT']}")  # so unsubscribe links work here
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env, started
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from email.utils import parseaddr
 from datetime import UTC
 from typing import Any
 
 from arq import cron
 from arq.connections import RedisSettings
+from redis.asyncio.retry import Retry as RedisRetry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from arq.worker import func
 
 from jobs.deliver import deliver
@@ -25,6 +30,7 @@ from service.templates import load_catalog
 
 log = logging.getLogger("herald.worker")
 
+REDIS_RETRIES = 60
 # The platform gives 30 s between SIGTERM and SIGKILL: finish in-flight sends within it.
 SHUTDOWN_GRACE_SECONDS = 25
 
@@ -53,6 +59,20 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await ctx["mailer"].close()
 
 
+def _redis_settings(url: str) -> RedisSettings:
+    """The worker rides out a Redis restart: every command is retried with backoff for about
+    two minutes (ARQ's own loop would otherwise die on the first refused connection)."""
+    return replace(
+        RedisSettings.from_dsn(url),
+        conn_timeout=2,
+        conn_retries=60,
+        conn_retry_delay=2,
+        retry_on_timeout=True,
+        retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionError],
+        retry=RedisRetry(ExponentialBackoff(cap=2.0, base=0.05), retries=REDIS_RETRIES),
+    )
+
+
 def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     """Keyword arguments for `arq.Worker`; tests build workers from this with their own settings."""
     # A job runs at most job_timeout; a SIGKILLed worker's jobs are picked up again after it + 10 s.
@@ -72,7 +92,7 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
                  unique=True, timeout=settings.job_timeout_seconds),
         ],
         "timezone": UTC,
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "redis_settings": _redis_settings(settings.redis_url),
         "ctx": {"settings": settings},
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -33,9 +33,10 @@ def find_redis_server() -> str:
 class RedisServer:
     """A redis-server on 127.0.0.1 that keeps nothing on disk; stopped by pid when closed."""
 
-    def __init__(self, *, port: int | None = None, workdir: Path) -> None:
+    def __init__(self, *, port: int | None = None, workdir: Path, durable: bool = False) -> None:
         self.port = port or free_port()
         self.workdir = workdir
+        self.durable = durable  # AOF with fsync on every write: survives a restart
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -44,9 +45,10 @@ class RedisServer:
 
     def start(self, *, timeout: float = 10) -> RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else ["--appendonly", "no"]
         args = [
             find_redis_server(), "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-            "--appendonly", "no", "--dir", str(self.workdir), "--protected-mode", "yes",
+            *persistence, "--dir", str(self.workdir), "--protected-mode", "yes",
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

@@ -36,13 +36,13 @@ class Herald:
         self.env = env
         self.commands = {name: cmd.replace("0.0.0.0", "127.0.0.1") for name, cmd in
                          read_procfile(ROOT / "Procfile").items()}
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.procs: list[subprocess.Popen[bytes]] = []  # every process started, to stop them all
         self.base = f"http://127.0.0.1:{env['PORT']}"
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(["bash", "-c", f"exec {self.commands[name]}"], cwd=ROOT, env=self.env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.procs[name] = proc
+        self.procs.append(proc)
         return proc
 
     def wait_web(self, timeout: float = 20) -> None:
@@ -56,7 +56,7 @@ class Herald:
         raise AssertionError("web did not start")
 
     def stop_all(self) -> None:
-        for proc in self.procs.values():
+        for proc in self.procs:
             if proc.poll() is None:
                 proc.terminate()
                 try:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from service import errors
 from service.auth import ApiKeyAuth
+from service.limits import BodySizeLimit
 from service.metrics import WebMetrics
 from service.queue import open_queue
 from service.routes import audit, batch, digests, health, notifications, recipients, templates, unsubscribe
@@ -44,6 +45,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.state.metrics = WebMetrics()
     errors.install(app)
     app.add_middleware(ApiKeyAuth, keys=settings.api_keys)
+    # Outermost: an oversized body is refused before anything else reads it.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (batch, notifications, digests, audit, templates, recipients, unsubscribe, health):
         app.include_router(module.router)
     return app

@@ -257,3 +257,28 @@ async def test_without_a_key_malformed_json_is_still_401(app):
     async with httpx.AsyncClient(transport=transport, base_url="http://herald.test") as anon:
         response = await anon.post("/v1/notifications", content=b"{", headers={"Content-Type": "application/json"})
     assert response.status_code == 401
+
+
+async def test_oversized_bodies_are_413_and_change_nothing(redis_url, smtp):
+    from asgi_lifespan import LifespanManager
+
+    from service.factory import create_app
+    from tests.conftest import AUTH, make_settings
+
+    app = create_app(make_settings(redis_url=redis_url, smtp_url=smtp.url, max_body_bytes=4096))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://herald.test", headers=AUTH) as c:
+            big = WELCOME | {"context": {"name": "x" * 5000}}
+            assert (await c.post("/v1/notifications", json=big)).status_code == 413
+
+            async def chunks():
+                yield b'{"template": "user.welcome", "to": "ada@example.com", "context": {"name": "'
+                for _ in range(10):
+                    yield b"x" * 1000
+                yield b'"}}'
+
+            chunked = await c.post("/v1/notifications", content=chunks(), headers={"Content-Type": "application/json"})
+            assert chunked.status_code == 413
+            assert (await c.post("/v1/notifications", json=WELCOME)).status_code == 202
+        assert await app.state.queue.zcard("arq:queue") == 1

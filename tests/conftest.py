@@ -17,10 +17,11 @@ from jobs.worker import worker_settings
 from service.embedded import RedisServer, free_port
 from service.factory import create_app
 from service.settings import Settings
+from tests.support.herald import API_KEY, AUTH, Herald, herald_env
 from tests.support.smtp import ScriptedSMTP
 
-API_KEY = "test-secret-0123456789"
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
+__all__ = ["API_KEY", "AUTH"]
+
 
 
 @pytest.fixture(scope="session")
@@ -102,3 +103,15 @@ async def drain(settings: Settings, *, timeout: float = 30, **overrides: Any) ->
 @pytest.fixture
 def templates_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "templates"
+
+
+@pytest.fixture
+def herald(redis_url: str, smtp: ScriptedSMTP) -> Iterator[Herald]:
+    """The Procfile's web process, started; workers are started by the test."""
+    app = Herald(herald_env(redis_url, smtp.url))
+    app.start("web")
+    try:
+        app.wait_web()
+        yield app
+    finally:
+        app.stop_all()

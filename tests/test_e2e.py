@@ -10,9 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,102 +19,10 @@ import redis
 
 from service.dev import read_procfile
 from service.embedded import free_port
-from tests.conftest import API_KEY, AUTH
+from tests.support.herald import API_KEY, ROOT, Herald, post_many, statuses, wait_until
 from tests.support.smtp import ScriptedSMTP
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parent.parent
-MAX_JOBS = 8
-
-
-class Herald:
-    """The Procfile's processes, started and stopped by pid."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.commands = {name: cmd.replace("0.0.0.0", "127.0.0.1") for name, cmd in
-                         read_procfile(ROOT / "Procfile").items()}
-        self.procs: list[subprocess.Popen[bytes]] = []  # every process started, to stop them all
-        self.base = f"http://127.0.0.1:{env['PORT']}"
-
-    def start(self, name: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(["bash", "-c", f"exec {self.commands[name]}"], cwd=ROOT, env=self.env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.procs.append(proc)
-        return proc
-
-    def wait_web(self, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("web did not start")
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-
-@pytest.fixture
-def herald(redis_url: str, smtp: ScriptedSMTP) -> Iterator[Herald]:
-    env = dict(os.environ) | {
-        "REDIS_URL": redis_url,
-        "SMTP_URL": smtp.url,
-        "MAIL_FROM": "Acme <no-reply@acme.test>",
-        "API_KEYS": f"test:{API_KEY}",
-        "SECRET_KEY": "e2e-secret-key-0123456789",
-        "PORT": str(free_port()),
-        "JOB_TIMEOUT_SECONDS": "5",
-        "SMTP_TIMEOUT_SECONDS": "2",
-        "RETRY_BASE_SECONDS": "0.2",
-        "RETRY_MAX_SECONDS": "1",
-        "WORKER_MAX_JOBS": str(MAX_JOBS),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    app = Herald(env)
-    app.start("web")
-    try:
-        app.wait_web()
-        yield app
-    finally:
-        app.stop_all()
-
-
-def post_many(herald: Herald, count: int) -> list[str]:
-    ids = []
-    with httpx.Client(base_url=herald.base, headers=AUTH, timeout=10) as client:
-        for n in range(count):
-            body = {"template": "user.welcome", "to": f"user{n}@example.com", "context": {"name": f"U{n}"}}
-            response = client.post("/v1/notifications", json=body)
-            assert response.status_code == 202, response.text
-            ids.append(response.json()["id"])
-    return ids
-
-
-def statuses(redis_url: str, ids: list[str]) -> Counter[str]:
-    with redis.Redis.from_url(redis_url) as client:
-        pipe = client.pipeline(transaction=False)
-        for nid in ids:
-            pipe.hget(f"herald:n:{nid}", "status")
-        return Counter(s.decode() for s in pipe.execute())
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_procfile_processes_deliver_and_report_ready(herald: Herald, redis_url: str, smtp: ScriptedSMTP):

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from tests.support.smtp import ScriptedSMTP
-from tests.test_e2e import Herald, post_many, statuses, wait_until
+from tests.support.herald import Herald, post_many, statuses, wait_until
 
 pytestmark = pytest.mark.e2e
 

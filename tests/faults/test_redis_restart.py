@@ -15,9 +15,9 @@ import pytest
 import redis
 
 from service.embedded import RedisServer, free_port
-from tests.conftest import API_KEY, AUTH
+from tests.support.herald import API_KEY, AUTH
 from tests.support.smtp import ScriptedSMTP
-from tests.test_e2e import Herald, wait_until
+from tests.support.herald import Herald, wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -52,6 +52,8 @@ async def query(
     redis: Redis, *, actor: str | None, since: datetime | None, cursor: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first. The cursor is the stream id of the last item returned."""
+    if cursor is not None and cursor.strip("0-") == "":
+        return [], None  # nothing is older than 0-0
     low = "-" if since is None else f"{max(int(since.timestamp() * 1000), 0)}-0"
     high = "+" if cursor is None else f"({cursor}"
     items: list[dict[str, Any]] = []

@@ -4,14 +4,37 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 log = logging.getLogger("herald.errors")
 RETRY_AFTER_SECONDS = "5"
+
+
+class ErrorOut(BaseModel):
+    detail: str | list[dict[str, Any]]
+
+
+# Documented on every /v1 router: what any call may answer besides its own success.
+V1_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The body is not readable (not UTF-8 JSON)"},
+    401: {"model": ErrorOut, "description": "Missing or invalid API key"},
+    404: {"model": ErrorOut, "description": "Not found"},
+    409: {"model": ErrorOut, "description": "Conflicts with the current state"},
+    413: {"model": ErrorOut, "description": "Request body too large"},
+    422: {"model": ErrorOut, "description": "Invalid request"},
+    503: {"model": ErrorOut, "description": "Redis unavailable; retry after Retry-After seconds"},
+}
+
+
+def unprocessable(loc: list[str | int], msg: str) -> HTTPException:
+    """A 422 in the same shape as FastAPI's own validation errors."""
+    return HTTPException(422, [{"loc": loc, "msg": msg, "type": "value_error"}])
 
 
 async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -76,6 +77,21 @@ def _check_context(context: dict[str, Any]) -> dict[str, Any]:
     return context
 
 
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _rfc3339(value: Any) -> Any:
+    """Times are RFC 3339 text with an offset; a bare number is not taken as a Unix time."""
+    if not isinstance(value, str) and not isinstance(value, datetime):
+        raise ValueError("must be an RFC 3339 date-time with an offset")
+    if isinstance(value, str) and not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-12-01T09:00:00+01:00")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
 def _not_bool(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("must be a number of seconds")
@@ -94,7 +110,7 @@ class NotificationIn(BaseModel):
     locale: Annotated[str, StringConstraints(pattern=LOCALE_RE.pattern)] | None = None
     idempotency_key: IdempotencyKey | None = None
     delay: Annotated[float, BeforeValidator(_not_bool), Field(gt=0, le=MAX_DELAY_SECONDS)] | None = None
-    send_at: AwareDatetime | None = None
+    send_at: Timestamp | None = None
     digest: Literal["daily", "weekly"] | None = None
 
     @model_validator(mode="after")
@@ -121,7 +137,7 @@ class RescheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     delay: Annotated[float, BeforeValidator(_not_bool), Field(gt=0, le=MAX_DELAY_SECONDS)] | None = None
-    send_at: AwareDatetime | None = None
+    send_at: Timestamp | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> RescheduleIn:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Query
+
 
 from service import audit
+from service.models import Timestamp
 from service.deps import ActorDep, StoreDep
+from service.errors import V1_RESPONSES, unprocessable
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=V1_RESPONSES)
 
 
 @router.get("")
@@ -18,7 +20,7 @@ async def list_audit(
     _: ActorDep,
     store: StoreDep,
     actor: Annotated[str | None, Query(max_length=256)] = None,
-    since: AwareDatetime | None = None,
+    since: Timestamp | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}-[0-9]{1,18}$")] = None,
 ) -> dict[str, Any]:
@@ -26,6 +28,6 @@ async def list_audit(
         try:
             since.timestamp()
         except (OverflowError, ValueError):
-            raise HTTPException(422, "since is out of range") from None
+            raise unprocessable(["query", "since"], "since is out of range") from None
     items, next_cursor = await audit.query(store.redis, actor=actor, since=since, cursor=cursor, limit=limit)
     return {"items": items, "next_cursor": next_cursor}

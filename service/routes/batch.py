@@ -13,11 +13,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.accept import Accepted, Conflict, Rejected, accept_many, prepare
+from service.errors import V1_RESPONSES
 from service.deps import AcceptContextDep, MetricsDep, StoreDep
 from service.models import NotificationIn, NotificationOut
 from service.store import NewRecord, Store
 
-router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"], responses=V1_RESPONSES)
 MAX_ITEMS = 500
 
 

@@ -9,10 +9,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from service import audit
+from service.errors import V1_RESPONSES
 from service.deps import ActorDep, QueueDep, SettingsDep
 from service.queue import FLUSH_DIGESTS_JOB
 
-router = APIRouter(prefix="/v1/digests", tags=["digests"])
+router = APIRouter(prefix="/v1/digests", tags=["digests"], responses=V1_RESPONSES)
 
 
 class FlushIn(BaseModel):

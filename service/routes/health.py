@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from redis.exceptions import RedisError
 
 from service.deps import MetricsDep, QueueDep, StoreDep
@@ -18,7 +18,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "Redis unreachable or no fresh worker heartbeat"}})
 async def readyz(queue: QueueDep) -> JSONResponse:
     try:
         await queue.ping()
@@ -30,6 +30,7 @@ async def readyz(queue: QueueDep) -> JSONResponse:
                         status_code=code)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
 async def metrics_endpoint(store: StoreDep, web_metrics: MetricsDep) -> Response:
     return Response(await web_metrics.render(store), media_type=CONTENT_TYPE)

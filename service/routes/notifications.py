@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from fastapi.responses import JSONResponse
 
 from service.accept import Conflict, Rejected, accept, schedule_time
 from service.deps import AcceptContextDep, ActorDep, MetricsDep, QueueDep, SettingsDep, StoreDep
+from service.errors import V1_RESPONSES, unprocessable
 from service.queue import IN_PROGRESS_KEY_PREFIX, deliver_job, drop_job
 from service import audit, deadletters, history
 from service.models import (
@@ -19,12 +20,13 @@ from service.models import (
     NotificationIn,
     NotificationOut,
     RescheduleIn,
+    Timestamp,
     iso,
     normalize_email,
 )
 from service.templates import KEY_RE
 
-router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"], responses=V1_RESPONSES)
 
 CANCELLABLE = ("scheduled", "queued", "retrying")
 
@@ -48,7 +50,7 @@ async def create_notification(
 ) -> JSONResponse:
     if idempotency_key is not None:
         if body.idempotency_key not in (None, idempotency_key):
-            raise HTTPException(422, "the Idempotency-Key header and idempotency_key differ")
+            raise unprocessable(["header", "Idempotency-Key"], "the Idempotency-Key header and idempotency_key differ")
         body = body.model_copy(update={"idempotency_key": idempotency_key})
     try:
         result = await accept(body, store, ctx)
@@ -97,8 +99,8 @@ async def list_notifications(
     to: Annotated[str | None, Query(max_length=254)] = None,
     status_: Annotated[Literal[STATUSES] | None, Query(alias="status")] = None,
     template: Annotated[str | None, Query(max_length=128, pattern=KEY_RE.pattern)] = None,
-    since: Annotated[AwareDatetime | None, Query()] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
+    since: Annotated[Timestamp | None, Query()] = None,
+    until: Annotated[Timestamp | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> dict[str, Any]:
@@ -110,7 +112,7 @@ async def list_notifications(
     try:
         records, next_cursor = await history.search(store, query, cursor)
     except history.BadCursor:
-        raise HTTPException(422, "invalid cursor") from None
+        raise unprocessable(["query", "cursor"], "invalid cursor") from None
     items = [NotificationOut.from_record(r).model_dump(mode="json") for r in records]
     return {"items": items, "next_cursor": next_cursor}
 
@@ -128,7 +130,7 @@ def _ms(moment: datetime | None) -> int | None:
     try:
         return int(moment.timestamp() * 1000)
     except (OverflowError, ValueError):
-        raise HTTPException(422, "time out of range") from None
+        raise unprocessable(["query"], "time out of range") from None
 
 
 class RequeueIn(BaseModel):
@@ -139,8 +141,8 @@ class RequeueIn(BaseModel):
     smtp_code: Annotated[int, Field(ge=100, le=599)] | None = None
     template: Annotated[str, StringConstraints(max_length=128, pattern=KEY_RE.pattern)] | None = None
     to: Annotated[str, StringConstraints(max_length=254)] | None = None
-    failed_since: AwareDatetime | None = None
-    failed_until: AwareDatetime | None = None
+    failed_since: Timestamp | None = None
+    failed_until: Timestamp | None = None
     limit: Annotated[int, Field(ge=1, le=10_000)] = 1000
 
 

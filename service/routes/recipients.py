@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict
 
 from service import audit, cursors, recipients
 from service.deps import ActorDep, SettingsDep, StoreDep
+from service.errors import V1_RESPONSES, unprocessable
 from service.models import normalize_email
 from service.templates import ALWAYS_SENT, CATEGORIES
 
-router = APIRouter(tags=["recipients"])
+router = APIRouter(tags=["recipients"], responses=V1_RESPONSES)
 
 
 class PreferencesIn(BaseModel):
@@ -50,10 +51,11 @@ async def put_preferences(
     address = _email(email)
     unknown = sorted(set(body.categories) - CATEGORIES)
     if unknown:
-        raise HTTPException(422, f"unknown categories: {', '.join(unknown)} (known: {', '.join(sorted(CATEGORIES))})")
+        raise unprocessable(["body", "categories"], f"unknown categories: {', '.join(unknown)} "
+                            f"(known: {', '.join(sorted(CATEGORIES))})")
     forced = sorted(c for c, on in body.categories.items() if c in ALWAYS_SENT and not on)
     if forced:
-        raise HTTPException(422, f"{', '.join(forced)} emails are always sent and cannot be turned off")
+        raise unprocessable(["body", "categories"], f"{', '.join(forced)} emails are always sent and cannot be turned off")
     await recipients.set_preferences(store.redis, address, body.categories)
     await audit.record(store.redis, actor=actor, action="preferences.update", target=address,
                        at=datetime.now(UTC), retention_seconds=settings.audit_retention_seconds,
@@ -71,7 +73,7 @@ async def list_suppressions(
     try:
         after = cursors.decode(cursor) if cursor else None
     except cursors.BadCursor:
-        raise HTTPException(422, "invalid cursor") from None
+        raise unprocessable(["query", "cursor"], "invalid cursor") from None
     items, last = await recipients.list_suppressions(store.redis, after=after, limit=limit)
     return {"items": items, "next_cursor": cursors.encode(last) if last else None}
 

@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from service.deps import ActorDep, CatalogDep
+from service.errors import V1_RESPONSES, unprocessable
 from service.models import PreviewIn, PreviewOut, missing_detail
 from service.templates import ALWAYS_SENT, RENDER_ERRORS, MissingVariables, Template, TemplateNotFound
 
-router = APIRouter(prefix="/v1/templates", tags=["templates"])
+router = APIRouter(prefix="/v1/templates", tags=["templates"], responses=V1_RESPONSES)
 
 
 def _find(catalog: CatalogDep, key: str) -> Template:
@@ -38,7 +39,7 @@ async def preview_template(key: str, body: PreviewIn, _: ActorDep, catalog: Cata
     except MissingVariables as exc:
         raise HTTPException(422, missing_detail(exc.names)) from None
     except RENDER_ERRORS as exc:
-        raise HTTPException(422, f"the template cannot render this context: {exc}") from None
+        raise unprocessable(["body", "context"], f"the template cannot render this context: {exc}") from None
     return PreviewOut(
         template=key,
         locale=template.resolve_locale(body.locale),

@@ -1,0 +1,126 @@
+"""Property-based tests (hypothesis) for everything that parses what callers send."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from jobs.message import build_message, to_bytes
+from service import tokens
+from service.models import NotificationIn, Recipient
+from service.templates import Rendered
+
+SECRET = "property-secret-key-0123456789"
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+text = st.text(st.characters(codec="utf-8"), max_size=120)
+
+
+@FAST
+@given(name=text, subject=text)
+def test_no_name_or_subject_can_inject_a_header(name: str, subject: str):
+    try:
+        recipient = Recipient(email="ada@example.com", name=name)
+    except ValidationError:
+        return  # refused cleanly (a line break, a lone surrogate): nothing to send
+    rendered = Rendered(subject=subject or "s", text="t\n", html=None)
+    raw = to_bytes(build_message(notification_id="n1", message_id="<m1@acme.test>", mail_from="a@acme.test",
+                                 to_email=recipient.email, to_name=recipient.name, rendered=rendered))
+    headers = raw.split(b"\r\n\r\n", 1)[0]
+    names = [line.split(b":", 1)[0].lower() for line in headers.split(b"\r\n") if line and line[:1] not in b" \t"]
+    assert names.count(b"to") == 1 and b"bcc" not in names and b"cc" not in names
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert [a.addr_spec for a in parsed["To"].addresses] == ["ada@example.com"]
+
+
+@FAST
+@given(address=st.emails())
+def test_valid_addresses_are_accepted_or_refused_cleanly(address: str):
+    try:
+        recipient = Recipient(email=address)
+    except ValidationError:
+        return
+    assert recipient.email.isascii() and "\n" not in recipient.email and "@" in recipient.email
+
+
+@FAST
+@given(raw=text)
+def test_any_text_as_an_address_is_accepted_or_refused_cleanly(raw: str):
+    try:
+        Recipient(email=raw)
+    except ValidationError:
+        pass
+
+
+@FAST
+@given(key=st.text(max_size=200))
+def test_idempotency_keys_match_the_contract_pattern_or_are_refused(key: str):
+    import re
+
+    valid = re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", key) is not None
+    body = {"template": "user.welcome", "to": "ada@example.com", "idempotency_key": key}
+    try:
+        NotificationIn.model_validate(body)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert accepted == valid
+
+
+@FAST
+@given(value=st.one_of(text, st.integers(), st.floats(allow_nan=True), st.datetimes()))
+def test_send_at_is_an_aware_rfc3339_time_or_a_clean_refusal(value: object):
+    body = {"template": "user.welcome", "to": "ada@example.com",
+            "send_at": value.isoformat() if isinstance(value, datetime) else value}
+    try:
+        request = NotificationIn.model_validate(body)
+    except ValidationError:
+        return
+    assert request.send_at is not None and request.send_at.tzinfo is not None
+
+
+@FAST
+@given(address=st.emails(), category=st.sampled_from(["marketing", "digest", "internal"]))
+def test_tokens_round_trip(address: str, category: str):
+    token = tokens.make(SECRET, email=address, category=category)
+    assert tokens.read(SECRET, token) == (address.lower(), category)
+
+
+@FAST
+@given(address=st.emails(), position=st.integers(min_value=0), replacement=st.sampled_from("AQgw-_x0"))
+def test_no_single_character_change_makes_a_valid_token(address: str, position: int, replacement: str):
+    token = tokens.make(SECRET, email=address, category="marketing")
+    position %= len(token)
+    if token[position] == replacement or token[position] == ".":
+        return
+    tampered = token[:position] + replacement + token[position + 1:]
+    with pytest.raises(tokens.InvalidToken):
+        tokens.read(SECRET, tampered)
+
+
+@FAST
+@given(victim=st.emails(), attacker=st.emails())
+def test_no_recipient_swapping(victim: str, attacker: str):
+    if victim.lower() == attacker.lower():
+        return
+    mine = tokens.make(SECRET, email=attacker, category="marketing")
+    theirs = tokens.make(SECRET, email=victim, category="marketing")
+    spliced = theirs.partition(".")[0] + "." + mine.partition(".")[2]
+    with pytest.raises(tokens.InvalidToken):
+        tokens.read(SECRET, spliced)
+
+
+@FAST
+@given(garbage=st.text(max_size=300))
+def test_any_string_is_a_valid_token_or_a_clean_refusal(garbage: str):
+    try:
+        tokens.read(SECRET, garbage)
+    except tokens.InvalidToken:
+        return
+    raise AssertionError("a random string was accepted as a token")
+

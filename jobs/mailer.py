@@ -75,8 +75,14 @@ class Mailer:
             start_tls=self.config.start_tls,
             use_tls=self.config.use_tls,
             timeout=self.config.timeout,
+            cert_bundle=self.config.cert_bundle,
+            validate_certs=True,
         )
-        await client.connect()
+        try:
+            await client.connect()
+        except BaseException:
+            client.close()  # a failed handshake (STARTTLS refused, bad certificate) leaves a socket open
+            raise
         return _Connection(client)
 
     def _checkin(self, connection: _Connection) -> None:

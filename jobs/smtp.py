@@ -24,9 +24,12 @@ class SmtpConfig:
     use_tls: bool = False
     timeout: float = 15
     deadline: float = 30
+    cert_bundle: str | None = None  # None: the system's CAs
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float = 15, deadline: float = 30) -> SmtpConfig:
+    def from_url(
+        cls, url: str, *, timeout: float = 15, deadline: float = 30, cert_bundle: str | None = None
+    ) -> SmtpConfig:
         parts = urlsplit(url)
         return cls(
             hostname=parts.hostname or "localhost",
@@ -37,6 +40,7 @@ class SmtpConfig:
             use_tls=parts.scheme == "smtp+ssl",
             timeout=timeout,
             deadline=deadline,
+            cert_bundle=cert_bundle,
         )
 
 

@@ -41,7 +41,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["store"] = Store(ctx["redis"], retention_seconds=settings.retention_seconds)
     # An attempt ends well within the SIGTERM grace, so a deploy never cuts a send in half.
     deadline = min(settings.job_timeout_seconds - 1, SHUTDOWN_GRACE_SECONDS - 5)
-    smtp = SmtpConfig.from_url(settings.smtp_url, timeout=settings.smtp_timeout_seconds, deadline=deadline)
+    smtp = SmtpConfig.from_url(
+        settings.smtp_url, timeout=settings.smtp_timeout_seconds, deadline=deadline,
+        cert_bundle=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
+    )
     ctx["mailer"] = Mailer(smtp, max_idle_connections=min(settings.worker_max_jobs, 50))
     ctx["envelope_from"] = parseaddr(settings.mail_from)[1]
     ctx["lease_seconds"] = settings.job_timeout_seconds + 60

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=3600, gt=0)
     retention_seconds: int = Field(default=7 * 86400, ge=60, le=10 * 366 * 86400)
     audit_retention_seconds: int = Field(default=90 * 86400, ge=60, le=10 * 366 * 86400)
+    smtp_ca_file: Path | None = None  # a CA bundle to verify the SMTP server with (private CAs)
     smtp_timeout_seconds: float = Field(default=15, gt=0, le=60)
     job_timeout_seconds: float = Field(default=45, ge=2, le=300)
     worker_max_jobs: int = Field(default=50, ge=1, le=1000)
@@ -85,6 +86,13 @@ class Settings(BaseSettings):
             raise ValueError("expected an address such as 'Acme <no-reply@acme.test>'")
         Address(display_name=name, addr_spec=addr)
         return value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _check_ca_file(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"{path} is not a file")
+        return path
 
     @field_validator("templates_dir")
     @classmethod

@@ -6,6 +6,7 @@ import asyncio
 import email
 import email.policy
 import random
+import ssl
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ class Received:
     rcpt_tos: list[str]
     message: EmailMessage
     raw: bytes
+    tls: bool = False  # whether the session was encrypted when the message came
 
 
 @dataclass
@@ -34,6 +36,11 @@ class Script:
     delay: float = 0.0
     transient_ratio: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+
+def _encrypted(server: Any, session: Any) -> bool:
+    # STARTTLS sets session.ssl; implicit TLS shows only on the transport.
+    return session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
 
 
 class ScriptedHandler:
@@ -67,14 +74,21 @@ class ScriptedHandler:
         raw = envelope.original_content or b""
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         with self.lock:
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, raw))
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, raw, tls=_encrypted(server, session)))
         return "250 2.0.0 OK queued"
 
 
 class ScriptedSMTP:
-    def __init__(self, *, port: int) -> None:
+    """`starttls`: offer STARTTLS with this context; `implicit_tls`: speak TLS from the start."""
+
+    def __init__(
+        self, *, port: int, starttls: ssl.SSLContext | None = None, implicit_tls: ssl.SSLContext | None = None
+    ) -> None:
         self.handler = ScriptedHandler()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port)
+        self.controller = Controller(
+            self.handler, hostname="127.0.0.1", port=port, tls_context=starttls, ssl_context=implicit_tls
+        )
         self.port = port
 
     @property

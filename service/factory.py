@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.state.catalog = catalog or load_catalog(settings.templates_dir)
     app.state.metrics = WebMetrics()
     errors.install(app)
-    app.add_middleware(ApiKeyAuth, keys=settings.api_keys)
+    app.add_middleware(ApiKeyAuth, keys=settings.api_keys, rate_per_second=settings.rate_limit_per_second)
     # Outermost: an oversized body is refused before anything else reads it.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (batch, notifications, digests, audit, templates, recipients, unsubscribe, health):

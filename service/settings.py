@@ -22,7 +22,9 @@ class Settings(BaseSettings):
     redis_url: str = "redis://localhost:6379/0"
     smtp_url: str = "smtp://localhost:1025"
     mail_from: str
-    api_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # (name, secret) pairs; a name may appear twice, so that a key rotates without downtime.
+    api_keys: Annotated[list[tuple[str, str]], NoDecode] = Field(default_factory=list)
+    rate_limit_per_second: float = Field(default=0, ge=0)  # per API key and web process; 0 = off
     secret_key: str = Field(min_length=16)
     public_url: str = "http://localhost:8000"
     templates_dir: Path = REPO_ROOT / "templates"
@@ -48,14 +50,18 @@ class Settings(BaseSettings):
     @field_validator("api_keys", mode="before")
     @classmethod
     def _parse_api_keys(cls, raw: object) -> object:
+        if isinstance(raw, dict):
+            return list(raw.items())
         if not isinstance(raw, str):
             return raw
-        keys: dict[str, str] = {}
+        keys: list[tuple[str, str]] = []
         for pair in filter(None, (p.strip() for p in raw.split(","))):
             name, sep, secret = pair.partition(":")
             if not sep or not name or len(secret) < 8:
                 raise ValueError("expected comma-separated name:secret pairs, secrets of 8+ characters")
-            keys[name] = secret
+            keys.append((name, secret))
+        if len({secret for _, secret in keys}) != len(keys):
+            raise ValueError("the same secret is given twice")
         return keys
 
     @field_validator("redis_url")

@@ -34,12 +34,12 @@ def config_error(**values: object) -> str:
 
 def test_api_keys_string_is_parsed_into_a_dict():
     settings = load(api_keys=" a:secret123 , b:secret456 ,")
-    assert settings.api_keys == {"a": "secret123", "b": "secret456"}
+    assert settings.api_keys == [("a", "secret123"), ("b", "secret456")]
 
 
 def test_api_keys_from_the_environment_are_parsed(monkeypatch):
     monkeypatch.setenv("API_KEYS", "a:secret123,b:secret456")
-    assert load().api_keys == {"a": "secret123", "b": "secret456"}
+    assert load().api_keys == [("a", "secret123"), ("b", "secret456")]
 
 
 @pytest.mark.parametrize("raw", ["a:secret123,b", "a:hunter2", ":secret123", "lonely"])

@@ -282,3 +282,25 @@ async def test_oversized_bodies_are_413_and_change_nothing(redis_url, smtp):
             assert chunked.status_code == 413
             assert (await c.post("/v1/notifications", json=WELCOME)).status_code == 202
         assert await app.state.queue.zcard("arq:queue") == 1
+
+
+async def test_a_key_rotates_without_downtime_and_each_key_is_rate_limited(redis_url, smtp):
+    from asgi_lifespan import LifespanManager
+
+    from service.factory import create_app
+    from tests.conftest import make_settings
+
+    keys = "ops:old-secret-1234,ops:new-secret-5678,other:other-secret-9"
+    app = create_app(make_settings(redis_url=redis_url, smtp_url=smtp.url, api_keys=keys, rate_limit_per_second=3))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://herald.test") as c:
+            old = {"Authorization": "Bearer old-secret-1234"}
+            new = {"Authorization": "Bearer new-secret-5678"}
+            assert (await c.post("/v1/notifications", json=WELCOME, headers=old)).json()["actor"] == "ops"
+            assert (await c.post("/v1/notifications", json=WELCOME, headers=new)).json()["actor"] == "ops"
+            answers = [await c.get("/v1/templates", headers=new) for _ in range(5)]
+            limited = [r for r in answers if r.status_code == 429]
+            assert limited and int(limited[0].headers["Retry-After"]) >= 1
+            other = await c.get("/v1/templates", headers={"Authorization": "Bearer other-secret-9"})
+            assert other.status_code == 200  # one key's limit is not another's

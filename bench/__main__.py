@@ -8,7 +8,7 @@ import os
 import platform
 import time
 
-from bench import delivery, latency, roundtrips
+from bench import delivery, latency, memory, roundtrips
 
 
 def parse_args() -> argparse.Namespace:
@@ -17,10 +17,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--worker-jobs", type=int, default=100, help="WORKER_MAX_JOBS for part 2 (default 100)")
     parser.add_argument("--requests", type=int, help="measured POSTs in part 1 (default 5,000; --quick 1,000)")
     parser.add_argument("--notifications", type=int, help="notifications in part 2 (default 2,000; --quick 300)")
-    parser.add_argument("--part", choices=("latency", "roundtrips", "delivery", "all"), default="all")
+    parser.add_argument("--part", choices=("latency", "roundtrips", "delivery", "memory", "all"), default="all")
+    parser.add_argument("--memory-notifications", type=int, help="notifications in the memory part (default 20,000)")
     args = parser.parse_args()
     args.requests = args.requests or (1000 if args.quick else 5000)
     args.notifications = args.notifications or (300 if args.quick else 2000)
+    args.memory_notifications = args.memory_notifications or (2000 if args.quick else 20_000)
     return args
 
 
@@ -34,6 +36,8 @@ async def main(args: argparse.Namespace) -> None:
         await roundtrips.run()
     if args.part in ("delivery", "all"):
         await delivery.run(delivery.DeliveryRun(notifications=args.notifications, worker_jobs=args.worker_jobs))
+    if args.part in ("memory", "all"):
+        await memory.run(args.memory_notifications)
     print(f"benchmark done in {time.monotonic() - started:.0f} s")
 
 

@@ -21,6 +21,8 @@ from service.store import Created, NewRecord, Store
 from service.templates import ALWAYS_SENT, RENDER_ERRORS, Catalog, MissingVariables, Template, TemplateNotFound
 
 MAX_SCHEDULE = timedelta(days=366)
+# A template looping over a context list can multiply its size; mail servers refuse large mail.
+MAX_RENDERED_CHARS = 2_000_000
 DIGEST_PERIOD_SECONDS = {"daily": 86400, "weekly": 7 * 86400}
 
 
@@ -80,7 +82,7 @@ def _check_template(catalog: Catalog, request: NotificationIn) -> Template:
     """Render once now, so that a context the template cannot use fails here and not in the worker."""
     try:
         template = catalog.get(request.template)
-        catalog.render(template.key, request.locale, request.context)
+        rendered = catalog.render(template.key, request.locale, request.context)
     except TemplateNotFound:
         raise Rejected(["body", "template"], f"unknown template {request.template!r}") from None
     except MissingVariables as exc:
@@ -89,6 +91,10 @@ def _check_template(catalog: Catalog, request: NotificationIn) -> Template:
         raise err from None
     except RENDER_ERRORS as exc:
         raise Rejected(["body", "context"], f"the template cannot render this context: {exc}") from None
+    size = len(rendered.subject) + len(rendered.text) + len(rendered.html or "")
+    if size > MAX_RENDERED_CHARS:
+        raise Rejected(["body", "context"], f"the rendered email would be {size} characters; "
+                                           f"the limit is {MAX_RENDERED_CHARS}")
     return template
 
 

@@ -304,3 +304,32 @@ async def test_a_key_rotates_without_downtime_and_each_key_is_rate_limited(redis
             assert limited and int(limited[0].headers["Retry-After"]) >= 1
             other = await c.get("/v1/templates", headers={"Authorization": "Bearer other-secret-9"})
             assert other.status_code == 200  # one key's limit is not another's
+
+
+
+async def test_a_context_that_makes_the_output_explode_is_refused(redis_url, smtp, tmp_path):
+    from asgi_lifespan import LifespanManager
+
+    from service.factory import create_app
+    from service.templates import Catalog
+    from tests.conftest import AUTH, make_settings
+
+    folder = tmp_path / "loop.repeat" / "en"
+    folder.mkdir(parents=True)
+    (folder.parent / "template.toml").write_text('category = "internal"\n')
+    (folder / "subject.j2").write_text("Repeat")
+    (folder / "text.j2").write_text("{% for i in range(times) %}{{ word }}{% endfor %}")
+    app = create_app(make_settings(redis_url=redis_url, smtp_url=smtp.url), catalog=Catalog(tmp_path))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://herald.test", headers=AUTH) as c:
+            def body(times: int) -> dict:
+                return {"template": "loop.repeat", "to": "ada@example.com",
+                        "context": {"times": times, "word": "w" * 100}}
+
+            assert (await c.post("/v1/notifications", json=body(10))).status_code == 202
+            huge = await c.post("/v1/notifications", json=body(50_000))  # 5 million characters
+            assert huge.status_code == 422 and "limit" in huge.text
+            beyond = await c.post("/v1/notifications", json=body(10**9))  # the sandbox refuses the range
+            assert beyond.status_code == 422
+        assert await app.state.queue.zcard("arq:queue") == 1

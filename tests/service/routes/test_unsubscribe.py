@@ -125,3 +125,13 @@ async def test_preference_change_while_waiting_is_honoured(client, settings, smt
     await drain(settings)
     assert (await client.get(f"/v1/notifications/{scheduled['id']}")).json()["status"] == "suppressed"
     assert smtp.received == []
+
+
+async def test_the_pages_escape_what_they_echo(app, settings):
+    nasty = '"><script>alert(1)</script>@evil.test'
+    path = "/u/" + tokens.make(settings.secret_key, email=nasty, category="<b>marketing</b>")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://herald.test") as anon:
+        for response in (await anon.get(path), await anon.post(path)):
+            assert response.status_code == 200
+            assert "<script>" not in response.text and "<b>marketing" not in response.text
+            assert "&lt;script&gt;" in response.text

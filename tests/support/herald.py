@@ -42,16 +42,22 @@ def herald_env(redis_url: str, smtp_url: str) -> dict[str, str]:
 class Herald:
     """The Procfile's processes, started and stopped by pid."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *, logs: Path | None = None) -> None:
         self.env = env
+        self.logs = logs  # a folder: each process's output goes to <name>-<n>.log in it
         self.commands = {name: cmd.replace("0.0.0.0", "127.0.0.1") for name, cmd in
                          read_procfile(ROOT / "Procfile").items()}
         self.procs: list[subprocess.Popen[bytes]] = []  # every process started, to stop them all
         self.base = f"http://127.0.0.1:{env['PORT']}"
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
+        output = subprocess.DEVNULL
+        if self.logs is not None:
+            output = (self.logs / f"{name}-{len(self.procs)}.log").open("wb")
         proc = subprocess.Popen(["bash", "-c", f"exec {self.commands[name]}"], cwd=ROOT, env=self.env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=output, stderr=subprocess.STDOUT)
+        if output is not subprocess.DEVNULL:
+            output.close()  # the child has its own copy
         self.procs.append(proc)
         return proc
 

@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 @dataclass
@@ -79,15 +80,35 @@ class ScriptedHandler:
         return "250 2.0.0 OK queued"
 
 
+class _Login:
+    def __init__(self, user: str, password: str) -> None:
+        self.user, self.password = user.encode(), password.encode()
+        self.accepted = 0
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (self.user, self.password)
+        self.accepted += ok
+        return AuthResult(success=ok)
+
+
 class ScriptedSMTP:
     """`starttls`: offer STARTTLS with this context; `implicit_tls`: speak TLS from the start."""
 
     def __init__(
-        self, *, port: int, starttls: ssl.SSLContext | None = None, implicit_tls: ssl.SSLContext | None = None
+        self,
+        *,
+        port: int,
+        starttls: ssl.SSLContext | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
+        login: tuple[str, str] | None = None,
     ) -> None:
         self.handler = ScriptedHandler()
+        auth: dict[str, Any] = {}
+        self.login = _Login(*login) if login else None
+        if self.login:  # AUTH offered without TLS: this server is on loopback only
+            auth = {"auth_require_tls": False, "authenticator": self.login}
         self.controller = Controller(
-            self.handler, hostname="127.0.0.1", port=port, tls_context=starttls, ssl_context=implicit_tls
+            self.handler, hostname="127.0.0.1", port=port, tls_context=starttls, ssl_context=implicit_tls, **auth
         )
         self.port = port
 

@@ -28,7 +28,8 @@ from service.templates import ALWAYS_SENT, RENDER_ERRORS
 
 log = logging.getLogger("herald.deliver")
 EARLY_TOLERANCE_MS = 1000
-PERSIST_PAUSES = (0.1, 0.5, 1.0, 2.0, 4.0)
+# About 20 s in all: as long as a Redis restart takes, and well within the job's own timeout.
+PERSIST_PAUSES = (0.1, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0)
 T = TypeVar("T")
 
 

@@ -22,6 +22,7 @@ from jobs.mailer import Mailer
 from jobs.smtp import SmtpConfig
 from jobs.prune import prune_indexes
 from jobs.sweeper import sweep
+from service import logs
 from service.accept import Context
 from service.queue import DELIVER_JOB, FLUSH_DIGESTS_JOB, job_deserializer, job_serializer
 from service.settings import Settings, load_settings
@@ -114,4 +115,6 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
 
 def from_environment() -> dict[str, Any]:
-    return worker_settings(load_settings())
+    settings = load_settings()
+    logs.configure(settings.log_level)
+    return worker_settings(settings)

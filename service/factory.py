@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service import errors
+from service import errors, logs
 from service.auth import ApiKeyAuth
 from service.limits import BodySizeLimit
 from service.metrics import WebMetrics
@@ -37,6 +37,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None, *, catalog: Catalog | None = None) -> FastAPI:
     settings = settings or load_settings()
+    logs.configure(settings.log_level)
     app = FastAPI(title="Herald", version="0.1.0", lifespan=_lifespan)
     # No redirects, ever: a one-click unsubscribe POST must be answered, not bounced elsewhere.
     app.router.redirect_slashes = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(default=45, ge=2, le=300)
     worker_max_jobs: int = Field(default=50, ge=1, le=1000)
     sweep_grace_seconds: float = Field(default=30, ge=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # a batch of 500 fits easily
     digest_hour: int = Field(default=8, ge=0, le=23)  # UTC
     digest_weekday: int = Field(default=0, ge=0, le=6)  # Monday

@@ -21,21 +21,31 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 text = st.text(st.characters(codec="utf-8"), max_size=120)
 
 
+HEADERS = {b"content-type", b"mime-version", b"content-transfer-encoding", b"message-id", b"date", b"from",
+           b"to", b"subject", b"x-herald-notification"}
+INJECTIONS = ["x\r\nBcc: evil@x.test", "x\nSubject: other", "x\rX-Evil: 1", "\r\n\r\nbody", "a\u2028b\x85c"]
+
+
 @FAST
-@given(name=text, subject=text)
+@given(name=st.one_of(st.sampled_from(INJECTIONS), text), subject=st.one_of(st.sampled_from(INJECTIONS), text))
 def test_no_name_or_subject_can_inject_a_header(name: str, subject: str):
+    """build_message is called directly, without the API's validation in front of it."""
     try:
-        recipient = Recipient(email="ada@example.com", name=name)
-    except ValidationError:
-        return  # refused cleanly (a line break, a lone surrogate): nothing to send
-    rendered = Rendered(subject=subject or "s", text="t\n", html=None)
+        name.encode("utf-8")
+        subject.encode("utf-8")
+    except UnicodeEncodeError:
+        return  # lone surrogates never get past the API
+    rendered = Rendered(subject=subject, text="t\n", html=None)
     raw = to_bytes(build_message(notification_id="n1", message_id="<m1@acme.test>", mail_from="a@acme.test",
-                                 to_email=recipient.email, to_name=recipient.name, rendered=rendered))
-    headers = raw.split(b"\r\n\r\n", 1)[0]
-    names = [line.split(b":", 1)[0].lower() for line in headers.split(b"\r\n") if line and line[:1] not in b" \t"]
-    assert names.count(b"to") == 1 and b"bcc" not in names and b"cc" not in names
+                                 to_email="ada@example.com", to_name=name, rendered=rendered))
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    lines = head.split(b"\r\n")
+    # Continuation lines (folded encoded words) are part of the header above them, never new ones.
+    names = [line.split(b":", 1)[0].lower() for line in lines if not line.startswith((b" ", b"\t"))]
+    assert sorted(names) == sorted(HEADERS)  # exactly Herald's headers, each once
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert [a.addr_spec for a in parsed["To"].addresses] == ["ada@example.com"]
+    assert parsed["Subject"] == " ".join(subject.split())
 
 
 @FAST
@@ -113,6 +123,21 @@ def test_no_recipient_swapping(victim: str, attacker: str):
     spliced = theirs.partition(".")[0] + "." + mine.partition(".")[2]
     with pytest.raises(tokens.InvalidToken):
         tokens.read(SECRET, spliced)
+
+
+@FAST
+@given(address=st.emails())
+def test_no_other_spelling_of_a_token_is_accepted(address: str):
+    """Base64's last character carries unused bits: other letters decode to the same bytes."""
+    token = tokens.make(SECRET, email=address, category="marketing")
+    body, _, signature = token.partition(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    for part, rebuild in ((body, lambda p: p + "." + signature), (signature, lambda p: body + "." + p)):
+        for letter in alphabet:
+            variant = rebuild(part[:-1] + letter)
+            if variant != token:
+                with pytest.raises(tokens.InvalidToken):
+                    tokens.read(SECRET, variant)
 
 
 @FAST

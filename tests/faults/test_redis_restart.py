@@ -20,6 +20,7 @@ from tests.support.smtp import ScriptedSMTP
 from tests.support.herald import Herald, wait_until
 
 pytestmark = pytest.mark.e2e
+OUTAGE_SECONDS = 10
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def test_redis_restart_loses_nothing(durable_redis: RedisServer, smtp: ScriptedS
     env = dict(os.environ) | {
         "REDIS_URL": durable_redis.url, "SMTP_URL": smtp.url, "MAIL_FROM": "Acme <no-reply@acme.test>",
         "API_KEYS": f"test:{API_KEY}", "SECRET_KEY": "restart-secret-key-0123", "PORT": str(free_port()),
-        "WORKER_MAX_JOBS": "4", "JOB_TIMEOUT_SECONDS": "10", "SMTP_TIMEOUT_SECONDS": "3",
+        "WORKER_MAX_JOBS": "4", "JOB_TIMEOUT_SECONDS": "30", "SMTP_TIMEOUT_SECONDS": "3",
         "RETRY_BASE_SECONDS": "0.2", "RETRY_MAX_SECONDS": "1", "SWEEP_GRACE_SECONDS": "2",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
@@ -59,7 +60,8 @@ def test_redis_restart_loses_nothing(durable_redis: RedisServer, smtp: ScriptedS
                           json={"template": "user.welcome", "to": "x@example.com", "context": {"name": "X"}})
         assert down.status_code == 503 and down.headers["Retry-After"]
         assert httpx.get(f"{herald.base}/readyz", timeout=15).status_code == 503
-        time.sleep(2)
+        # Long enough that the worker's own polling meets the outage, not only its in-flight jobs.
+        time.sleep(OUTAGE_SECONDS)
         assert worker.poll() is None, "the worker died with Redis"
 
         durable_redis.start()

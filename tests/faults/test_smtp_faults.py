@@ -52,6 +52,7 @@ async def test_a_hanging_server_times_out_and_is_retried_without_blocking_other_
     assert "Timeout" in got["attempts"][0]["detail"] or "timed out" in got["attempts"][0]["detail"].lower()
     assert all(a["duration_ms"] < 3000 for a in got["attempts"])
     assert hanging.connections == 2 and elapsed < 10
+    print(f"\nhanging SMTP server: 2 tries timed out in {elapsed:.1f} s, then failed (MAX_TRIES=2)")
 
 
 async def test_one_hanging_send_does_not_hold_up_the_others(client, redis_url, smtp: ScriptedSMTP):
@@ -89,12 +90,17 @@ async def test_smtp_down_longer_than_the_first_retries_then_back(client, redis_u
         server.start()
 
     back = asyncio.create_task(come_back_later())
+    started = time.monotonic()
     try:
         await drain(settings)
     finally:
         await back
         server.stop()
     records = [(await client.get(f"/v1/notifications/{i}")).json() for i in ids]
+    received = server.notification_ids()
+    print(f"\nSMTP down 1.2 s: {len(ids)} accepted, {len(set(received))} sent, {len(set(ids) - set(received))} lost, "
+          f"{len(received) - len(set(received))} duplicated, all sent {time.monotonic() - started - 1.2:.1f} s "
+          "after the server came back")
     assert [r["status"] for r in records] == ["sent"] * 20
     assert all(r["attempts"][0]["outcome"] == "transient_failure" for r in records)
     assert sorted(server.notification_ids()) == sorted(ids)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import ssl
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -72,10 +74,16 @@ async def test_starttls_asked_for_but_not_offered_never_falls_back_to_plain_text
     assert smtp.received == []
 
 
+# A TLS handshake that fails inside asyncio's start_tls leaves the plain socket transport for the
+# garbage collector (Herald closes its client; the leftover is below it), which sometimes warns
+# during a later test. The warning is about that library path, not about what is tested here.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_an_untrusted_certificate_is_refused(starttls_server: ScriptedSMTP):
     kind, detail = await send(f"smtp+tls://127.0.0.1:{starttls_server.port}", None)  # system CAs only
     assert kind == "transient" and "CERTIFICATE" in detail.upper()
     assert starttls_server.received == []
+    await asyncio.sleep(0.05)
+    gc.collect()  # collect the leftover here, under this test's filter, not in a later test
 
 
 async def test_implicit_tls(ca: trustme.CA, ca_file: str):

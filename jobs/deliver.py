@@ -23,7 +23,7 @@ from jobs.message import build_message, to_bytes
 from jobs.smtp import Outcome
 from service import recipients, tokens
 from service.models import iso
-from service.store import ACTIVE, Store
+from service.store import ACTIVE, Store, recipient_email
 from service.templates import ALWAYS_SENT, RENDER_ERRORS
 
 log = logging.getLogger("herald.deliver")
@@ -113,7 +113,7 @@ async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: 
         await _finish(store, nid, attempt, status="sent", sent_at=iso(_now()), error=None)
         return "sent"
     if outcome.kind == "bounce":
-        to_email = json.loads(record["to"])["email"]
+        to_email = recipient_email(record)
         reason = f"hard bounce: {outcome.detail}"[:300]
         await _persist(lambda: recipients.suppress(store.redis, to_email, reason=reason, at=iso(_now())))
         await _finish(store, nid, attempt, status="failed", error=f"hard bounce, address suppressed: {outcome.detail}",

@@ -13,26 +13,34 @@ from typing import Any
 
 from arq.connections import ArqRedis
 
-from service.queue import DELIVER_JOB, JOB_KEY_PREFIX
+from service.queue import JOB_KEY_PREFIX, deliver_job
 from service.store import ACTIVE, PENDING_KEY, Store
 
 log = logging.getLogger("herald.sweeper")
 
 
 async def sweep(ctx: dict[str, Any]) -> int:
+    """Three round trips for all the overdue: two pipelined reads, one pipelined repair."""
     store: Store = ctx["store"]
     queue: ArqRedis = ctx["redis"]
     before_ms = int((time.time() - ctx["sweep_grace_seconds"]) * 1000)
-    revived = 0
-    for notification_id in await store.due_pending(before_ms=before_ms):
-        record = await store.get(notification_id)
-        if record is None or record["status"] not in ACTIVE:
-            await queue.zrem(PENDING_KEY, notification_id)
-            continue
-        if await queue.exists(JOB_KEY_PREFIX + notification_id):
-            continue
-        job = await queue.enqueue_job(DELIVER_JOB, notification_id, _job_id=notification_id)
-        if job is not None:
-            revived += 1
-            log.warning("notification %s (%s) had no job: enqueued again", notification_id, record["status"])
+    ids = await store.due_pending(before_ms=before_ms)
+    if not ids:
+        return 0
+    records = await store.get_many(ids, attempts=False)
+    async with queue.pipeline(transaction=False) as pipe:
+        for notification_id in ids:
+            pipe.exists(JOB_KEY_PREFIX + notification_id)
+        has_job = await pipe.execute()
+    finished = [nid for nid, record in zip(ids, records, strict=True) if record is None or record["status"] not in ACTIVE]
+    if finished:
+        await queue.zrem(PENDING_KEY, *finished)
+    now_ms = int(time.time() * 1000)
+    lost = [nid for nid, record, job_exists in zip(ids, records, has_job, strict=True)
+            if record is not None and record["status"] in ACTIVE and not job_exists]
+    if not lost:
+        return 0
+    jobs = [deliver_job(nid, score_ms=now_ms, expires_ms=store.retention * 1000, now_ms=now_ms) for nid in lost]
+    revived = sum(await store.enqueue_many(jobs))
+    log.warning("%d notifications had no job and were queued again (first: %s)", revived, lost[0])
     return revived

@@ -178,26 +178,42 @@ async def accept_many(
     return out
 
 
-async def prepare_or_repeat(
-    request: NotificationIn, store: Store, ctx: Context, *, now: datetime
-) -> NewRecord | Accepted:
-    """A repeat of an accepted request is answered as such even if it is no longer valid on its
-    own (its send_at has passed since): idempotency is about the request, not the clock."""
+def _prepare_or_reject(request: NotificationIn | Rejected, ctx: Context, now: datetime) -> NewRecord | Rejected:
+    if isinstance(request, Rejected):
+        return request
     try:
         return prepare(request, ctx, now=now)
-    except Rejected:
-        if request.idempotency_key:
-            existing = await store.get(request.idempotency_key)
-            if existing and existing["fingerprint"] == request.fingerprint():
-                return Accepted(request.idempotency_key, created=False, record=None)
-        raise
+    except Rejected as exc:
+        return exc
+
+
+async def _repeats(
+    store: Store, requests: Sequence[NotificationIn | Rejected], outcomes: list[Accepted | Rejected | Conflict]
+) -> list[Accepted | Rejected | Conflict]:
+    """A rejected request whose key names an identical accepted one is answered as its repeat,
+    even though it is no longer valid on its own (its send_at has passed since): idempotency is
+    about the request, not the clock. One pipelined read for all of them."""
+    candidates = [i for i, (request, outcome) in enumerate(zip(requests, outcomes, strict=True))
+                  if isinstance(outcome, Rejected) and isinstance(request, NotificationIn) and request.idempotency_key]
+    if not candidates:
+        return outcomes
+    keys = [requests[i].idempotency_key for i in candidates]  # type: ignore[union-attr]
+    for i, record in zip(candidates, await store.get_many(keys, attempts=False), strict=True):
+        if record is not None and record["fingerprint"] == requests[i].fingerprint():  # type: ignore[union-attr]
+            outcomes[i] = Accepted(record["id"], created=False, record=None)
+    return outcomes
+
+
+async def accept_requests(
+    store: Store, ctx: Context, requests: Sequence[NotificationIn | Rejected], *, now: datetime
+) -> list[Accepted | Rejected | Conflict]:
+    """Any number of requests, each judged on its own; the valid ones written in one pipeline."""
+    outcomes = await accept_many(store, [_prepare_or_reject(r, ctx, now) for r in requests])
+    return await _repeats(store, requests, outcomes)
 
 
 async def accept(request: NotificationIn, store: Store, ctx: Context, *, now: datetime | None = None) -> Accepted:
-    prepared = await prepare_or_repeat(request, store, ctx, now=now or datetime.now(UTC))
-    if isinstance(prepared, Accepted):
-        return prepared
-    [result] = await accept_many(store, [prepared])
+    [result] = await accept_requests(store, ctx, [request], now=now or datetime.now(UTC))
     if isinstance(result, (Rejected, Conflict)):
         raise result
     return result

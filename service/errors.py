@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
+from service.models import normalize_email
+
 log = logging.getLogger("herald.errors")
 RETRY_AFTER_SECONDS = "5"
 
@@ -35,6 +37,14 @@ V1_RESPONSES: dict[int | str, dict[str, Any]] = {
 def unprocessable(loc: list[str | int], msg: str) -> HTTPException:
     """A 422 in the same shape as FastAPI's own validation errors."""
     return HTTPException(422, [{"loc": loc, "msg": msg, "type": "value_error"}])
+
+
+def valid_email(raw: str, loc: list[str | int]) -> str:
+    """An address from a path or query parameter, normalised, or a 422 naming where it was."""
+    try:
+        return normalize_email(raw)
+    except ValueError as exc:
+        raise unprocessable(loc, str(exc)) from None
 
 
 async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:

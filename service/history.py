@@ -7,13 +7,12 @@ selective index that applies and checks the other filters on the records themsel
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from service import cursors
 from service.cursors import BadCursor
-from service.store import INDEX_ALL, Store, recipient_index, status_index, template_index
+from service.store import INDEX_ALL, Store, recipient_email, recipient_index, status_index, template_index
 
 SCAN_CHUNK = 200
 MAX_SCANNED = 5000  # per page: a rare filter over a huge index answers with a cursor, not a stall
@@ -41,12 +40,8 @@ class Query:
         return (
             (self.status is None or record["status"] == self.status)
             and (self.template is None or record["template"] == self.template)
-            and (self.to is None or _recipient(record) == self.to.lower())
+            and (self.to is None or recipient_email(record) == self.to.lower())
         )
-
-
-def _recipient(record: dict[str, Any]) -> str:
-    return json.loads(record["to"])["email"].lower()
 
 
 def encode_cursor(score: int, notification_id: str) -> str:

@@ -78,6 +78,7 @@ def deliver_job(notification_id: str, *, score_ms: int, expires_ms: int, now_ms:
     """
     payload = serialize_job(DELIVER_JOB, (notification_id,), {}, None, now_ms, serializer=job_serializer)
     return NewJob(
+        notification_id=notification_id,
         key=JOB_KEY_PREFIX + notification_id,
         result_key=RESULT_KEY_PREFIX + notification_id,
         queue=QUEUE_NAME,

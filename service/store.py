@@ -67,10 +67,16 @@ def status_index(status: str) -> str:
     return f"{PREFIX}idx:status:{status}"
 
 
+def recipient_email(record: Mapping[str, Any]) -> str:
+    """A record's recipient address, lower-cased, as every index and list keys it."""
+    return record.get("to_email") or json.loads(record["to"])["email"].lower()
+
+
 @dataclass(frozen=True)
 class NewJob:
     """An ARQ job written in the same script as its record (see service.queue.deliver_job)."""
 
+    notification_id: str
     key: str
     result_key: str
     queue: str
@@ -136,6 +142,7 @@ class Store:
         self._requeue = _load_script(redis, "requeue")
         self._reschedule = _load_script(redis, "reschedule")
         self._digest_taken = _load_script(redis, "digest_taken")
+        self._enqueue = _load_script(redis, "enqueue")
 
     async def create(self, new: NewRecord) -> Created:
         """Write a new record (and its job) unless its id is taken: one round trip."""
@@ -216,10 +223,30 @@ class Store:
 
         ("requeued", previous status), ("refused", "suppressed"/"opted_out") or ("skipped", status).
         """
+        keys, argv = self._requeue_call(notification_id, job, now_ms)
+        return _requeued(await self._requeue(keys=keys, args=argv))
+
+    async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[bool]:
+        """Queue each job unless its notification already has one: one pipeline for all."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job in jobs:
+                args = [job.notification_id, job.payload, job.expires_ms, job.score_ms]
+                await self._enqueue(keys=[job.key, job.result_key, job.queue], args=args, client=pipe)
+            return [bool(written) for written in await pipe.execute()]
+
+    async def requeue_many(self, jobs: Sequence[NewJob], *, now_ms: int) -> list[tuple[str, str | None]]:
+        """Many requeues in one pipeline; each job names its notification."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job in jobs:
+                keys, argv = self._requeue_call(job.notification_id, job, now_ms)
+                await self._requeue(keys=keys, args=argv, client=pipe)
+            replies = await pipe.execute()
+        return [_requeued(reply) for reply in replies]
+
+    def _requeue_call(self, notification_id: str, job: NewJob, now_ms: int) -> tuple[list[str], list[Any]]:
         keys = [record_key(notification_id), PENDING_KEY, job.key, job.result_key, job.queue, SUPPRESSED_KEY]
         argv = [now_ms, job.payload, job.expires_ms, self.retention, "," + ",".join(sorted(ALWAYS_SENT)) + ","]
-        code, detail = await self._requeue(keys=keys, args=argv)
-        return {1: "requeued", 2: "refused"}.get(int(code), "skipped"), _text(detail) or None
+        return keys, argv
 
     async def reschedule(
         self, notification_id: str, *, due_ms: int, send_at: str, ttl: int, job: NewJob, in_progress_key: str
@@ -251,6 +278,11 @@ class Store:
     async def due_pending(self, *, before_ms: int, limit: int = 500) -> list[str]:
         ids = await self.redis.zrangebyscore(PENDING_KEY, "-inf", before_ms, start=0, num=limit)
         return [_text(i) for i in ids]
+
+
+def _requeued(reply: list[Any]) -> tuple[str, str | None]:
+    code, detail = reply
+    return {1: "requeued", 2: "refused"}.get(int(code), "skipped"), _text(detail) or None
 
 
 def _created(reply: list[Any]) -> Created:

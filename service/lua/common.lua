@@ -41,3 +41,11 @@ local function checked_category(record_key, always_sent)
   if string.find(always_sent, ',' .. category .. ',', 1, true) then return '' end
   return category
 end
+
+-- ARQ's enqueue_job(..., _job_id=id): the job is written unless one (or its result) is there.
+local function enqueue(job_key, result_key, queue, id, payload, expiry_ms, score)
+  if redis.call('EXISTS', job_key, result_key) > 0 then return 0 end
+  redis.call('SET', job_key, payload, 'PX', expiry_ms)
+  redis.call('ZADD', queue, score, id)
+  return 1
+end

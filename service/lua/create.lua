@@ -29,10 +29,7 @@ elseif KEYS[12] ~= '' then
   redis.call('SADD', KEYS[13], ARGV[3])
 else
   if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[2], id) end
-  if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[5], KEYS[6]) == 0 then
-    redis.call('SET', KEYS[5], ARGV[5], 'PX', ARGV[7])
-    redis.call('ZADD', KEYS[7], ARGV[6], id)
-  end
+  if ARGV[5] ~= '' then enqueue(KEYS[5], KEYS[6], KEYS[7], id, ARGV[5], ARGV[7], ARGV[6]) end
 end
 local created_ms = ARGV[10]
 redis.call('ZADD', KEYS[9], created_ms, id)

@@ -19,8 +19,5 @@ move_status_index(id, status, 'queued', redis.call('HGET', KEYS[1], 'created_ms'
 redis.call('ZADD', KEYS[2], ARGV[1], id)
 -- ARQ refuses a _job_id while its result key exists: the old run's result must go.
 redis.call('DEL', KEYS[4])
-if redis.call('EXISTS', KEYS[3]) == 0 then
-  redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
-  redis.call('ZADD', KEYS[5], ARGV[1], id)
-end
+enqueue(KEYS[3], KEYS[4], KEYS[5], id, ARGV[2], ARGV[3], ARGV[1])
 return {1, status}

@@ -12,11 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from service.accept import Accepted, Conflict, Rejected, accept_many, prepare
+from service.accept import Accepted, Conflict, Rejected, accept_requests
 from service.errors import V1_RESPONSES
 from service.deps import AcceptContextDep, MetricsDep, StoreDep
 from service.models import NotificationIn, NotificationOut
-from service.store import NewRecord, Store
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"], responses=V1_RESPONSES)
 MAX_ITEMS = 500
@@ -39,16 +38,8 @@ def _parse(item: Any) -> NotificationIn | Rejected:
 
 @router.post("/batch")
 async def create_batch(body: BatchIn, ctx: AcceptContextDep, store: StoreDep, web_metrics: MetricsDep) -> dict[str, Any]:
-    now = datetime.now(UTC)
     requests = [_parse(item) for item in body.notifications]
-    prepared: list[NewRecord | Rejected] = []
-    for request in requests:
-        try:
-            prepared.append(request if isinstance(request, Rejected) else prepare(request, ctx, now=now))
-        except Rejected as exc:
-            prepared.append(exc)
-    outcomes = await accept_many(store, prepared)
-    outcomes = await _repeats_after_their_time(store, requests, outcomes)
+    outcomes = await accept_requests(store, ctx, requests, now=datetime.now(UTC))
     repeats = await store.get_many([o.notification_id for o in outcomes
                                     if isinstance(o, Accepted) and o.record is None])
     results = []
@@ -69,17 +60,3 @@ async def create_batch(body: BatchIn, ctx: AcceptContextDep, store: StoreDep, we
                             "notification": notification.model_dump(mode="json")})
     return {"results": results}
 
-
-async def _repeats_after_their_time(
-    store: Store, requests: list[NotificationIn | Rejected], outcomes: list[Any]
-) -> list[Any]:
-    """A rejected item whose key names an identical accepted request is a repeat (see accept)."""
-    candidates = [i for i, (req, out) in enumerate(zip(requests, outcomes, strict=True))
-                  if isinstance(out, Rejected) and isinstance(req, NotificationIn) and req.idempotency_key]
-    if not candidates:
-        return outcomes
-    existing = await store.get_many([requests[i].idempotency_key for i in candidates], attempts=False)
-    for i, record in zip(candidates, existing, strict=True):
-        if record is not None and record["fingerprint"] == requests[i].fingerprint():
-            outcomes[i] = Accepted(record["id"], created=False, record=None)
-    return outcomes

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from service.accept import Conflict, Rejected, accept, schedule_time
 from service.deps import AcceptContextDep, ActorDep, MetricsDep, QueueDep, SettingsDep, StoreDep
-from service.errors import V1_RESPONSES, unprocessable
+from service.errors import V1_RESPONSES, unprocessable, valid_email
 from service.queue import IN_PROGRESS_KEY_PREFIX, deliver_job, drop_job
 from service import audit, deadletters, history
 from service.models import (
@@ -22,7 +22,6 @@ from service.models import (
     RescheduleIn,
     Timestamp,
     iso,
-    normalize_email,
 )
 from service.templates import KEY_RE
 
@@ -106,7 +105,7 @@ async def list_notifications(
 ) -> dict[str, Any]:
     """Delivery history, newest first: "did the customer get it?" in one call."""
     query = history.Query(
-        to=_email_param(to) if to else None, status=status_, template=template,
+        to=valid_email(to, ["query", "to"]) if to else None, status=status_, template=template,
         since_ms=_ms(since), until_ms=_ms(until), limit=limit,
     )
     try:
@@ -115,13 +114,6 @@ async def list_notifications(
         raise unprocessable(["query", "cursor"], "invalid cursor") from None
     items = [NotificationOut.from_record(r).model_dump(mode="json") for r in records]
     return {"items": items, "next_cursor": next_cursor}
-
-
-def _email_param(raw: str) -> str:
-    try:
-        return normalize_email(raw)
-    except ValueError as exc:
-        raise HTTPException(422, [{"loc": ["query", "to"], "msg": str(exc), "type": "value_error"}]) from None
 
 
 def _ms(moment: datetime | None) -> int | None:
@@ -150,7 +142,7 @@ class RequeueIn(BaseModel):
 async def requeue_dead_letters(body: RequeueIn, actor: ActorDep, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     """For example everything that failed with 421 in the last hour."""
     wanted = deadletters.Filter(
-        smtp_code=body.smtp_code, template=body.template, to=_email_param(body.to) if body.to else None,
+        smtp_code=body.smtp_code, template=body.template, to=valid_email(body.to, ["body", "to"]) if body.to else None,
         failed_since_ms=_ms(body.failed_since), failed_until_ms=_ms(body.failed_until), limit=body.limit,
     )
     now = datetime.now(UTC)

@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from service import audit, cursors, recipients
 from service.deps import ActorDep, SettingsDep, StoreDep
-from service.errors import V1_RESPONSES, unprocessable
-from service.models import normalize_email
+from service.errors import V1_RESPONSES, unprocessable, valid_email
 from service.templates import ALWAYS_SENT, CATEGORIES
 
 router = APIRouter(tags=["recipients"], responses=V1_RESPONSES)
@@ -21,13 +20,6 @@ class PreferencesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     categories: dict[str, bool]
-
-
-def _email(raw: str) -> str:
-    try:
-        return normalize_email(raw)
-    except ValueError as exc:
-        raise HTTPException(422, [{"loc": ["path", "email"], "msg": str(exc), "type": "value_error"}]) from None
 
 
 async def _describe(store: StoreDep, email: str) -> dict[str, Any]:
@@ -41,14 +33,14 @@ async def _describe(store: StoreDep, email: str) -> dict[str, Any]:
 
 @router.get("/v1/recipients/{email}/preferences")
 async def get_preferences(email: str, _: ActorDep, store: StoreDep) -> dict[str, Any]:
-    return await _describe(store, _email(email))
+    return await _describe(store, valid_email(email, ["path", "email"]))
 
 
 @router.put("/v1/recipients/{email}/preferences")
 async def put_preferences(
     email: str, body: PreferencesIn, actor: ActorDep, store: StoreDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    address = _email(email)
+    address = valid_email(email, ["path", "email"])
     unknown = sorted(set(body.categories) - CATEGORIES)
     if unknown:
         raise unprocessable(["body", "categories"], f"unknown categories: {', '.join(unknown)} "
@@ -80,7 +72,7 @@ async def list_suppressions(
 
 @router.delete("/v1/suppressions/{email}")
 async def delete_suppression(email: str, actor: ActorDep, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
-    address = _email(email)
+    address = valid_email(email, ["path", "email"])
     if not await recipients.unsuppress(store.redis, address):
         raise HTTPException(404, f"{address} is not suppressed")
     await audit.record(store.redis, actor=actor, action="suppression.delete", target=address,

@@ -9,9 +9,11 @@ from __future__ import annotations
 import hmac
 import json
 import math
-import time
 
+from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.ratelimit import TokenBucket
 
 _UNAUTHORIZED = json.dumps({"detail": "missing or invalid API key"}).encode()
 _TOO_MANY = json.dumps({"detail": "rate limit exceeded for this API key"}).encode()
@@ -25,7 +27,7 @@ class ApiKeyAuth:
     def __init__(self, app: ASGIApp, *, keys: list[tuple[str, str]], rate_per_second: float = 0) -> None:
         self.app = app
         self.keys = [(name, secret.encode()) for name, secret in keys]
-        self.limiter = RateLimiter(rate_per_second) if rate_per_second else None
+        self.rate = rate_per_second
 
     def actor(self, authorization: bytes) -> str | None:
         scheme, _, given = authorization.partition(b" ")
@@ -44,7 +46,7 @@ class ApiKeyAuth:
             if actor is None:
                 await _refuse(send, 401, _UNAUTHORIZED, [(b"www-authenticate", b"Bearer")])
                 return
-            wait = self.limiter.wait(actor) if self.limiter else 0.0
+            wait = await self._wait(scope, actor) if self.rate else 0.0
             if wait > 0:
                 retry_after = str(max(1, math.ceil(wait))).encode()
                 await _refuse(send, 429, _TOO_MANY, [(b"retry-after", retry_after)])
@@ -52,29 +54,18 @@ class ApiKeyAuth:
             scope.setdefault("state", {})["actor"] = actor
         await self.app(scope, receive, send)
 
-
-class RateLimiter:
-    """A token bucket per API key: `rate` requests a second, bursts up to one second's worth.
-
-    Per web process: with N web processes a key gets N times the rate. It costs no Redis round
-    trip, which a shared limit would add to every request.
-    """
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.capacity = max(rate, 1.0)
-        self.buckets: dict[str, tuple[float, float]] = {}  # actor -> (tokens, last refill)
-
-    def wait(self, actor: str) -> float:
-        """0 if the request may go now, else the seconds until it could."""
-        now = time.monotonic()
-        tokens, last = self.buckets.get(actor, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        if tokens >= 1:
-            self.buckets[actor] = (tokens - 1, now)
+    async def _wait(self, scope: Scope, actor: str) -> float:
+        """The key's bucket lives in Redis, so N web processes share one limit, not N."""
+        state = scope["app"].state
+        buckets: dict[str, TokenBucket] = state.rate_buckets
+        bucket = buckets.get(actor)
+        if bucket is None:
+            bucket = buckets[actor] = TokenBucket(state.queue, key=f"herald:rate:api:{actor}", rate=self.rate)
+        try:
+            return await bucket.take()
+        except RedisError:
+            # A limiter is a guard, not a gate: the route answers 503 itself if it needs Redis.
             return 0.0
-        self.buckets[actor] = (tokens, now)
-        return (1 - tokens) / self.rate
 
 
 async def _refuse(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:

@@ -27,6 +27,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     queue = open_queue(settings)
     app.state.queue = queue
     app.state.store = Store(queue, retention_seconds=settings.retention_seconds)
+    app.state.rate_buckets = {}
     if not settings.api_keys:
         log.warning("API_KEYS is empty: every /v1 call will be refused")
     try:

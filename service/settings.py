@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     mail_from: str
     # (name, secret) pairs; a name may appear twice, so that a key rotates without downtime.
     api_keys: Annotated[list[tuple[str, str]], NoDecode] = Field(default_factory=list)
-    rate_limit_per_second: float = Field(default=0, ge=0)  # per API key and web process; 0 = off
+    rate_limit_per_second: float = Field(default=0, ge=0)  # requests/s per API key, shared by all web processes; 0 = off
     secret_key: str = Field(min_length=16)
     public_url: str = "http://localhost:8000"
     templates_dir: Path = REPO_ROOT / "templates"

@@ -44,3 +44,38 @@ def test_workers_share_the_queue_without_sending_twice(racing: Herald, redis_url
     assert set(received) == set(ids)
     assert max(received.values()) == 1
     print(f"\n{workers} workers: 200 delivered in {elapsed:.1f} s (figure only; see scripts/bench for speed)")
+
+
+def _sustained_rate(times: list[float]) -> float:
+    """Messages a second between the 10th and 90th percentile of arrivals: start-up and tail left out."""
+    times = sorted(times)
+    low, high = times[len(times) // 10], times[len(times) * 9 // 10]
+    return (len(times) * 8 // 10) / (high - low)
+
+
+def test_throughput_grows_with_each_worker(redis_url: str, smtp: ScriptedSMTP):
+    """Each worker is held to 4 concurrent sends into a 300 ms server, so a worker's throughput is
+    bounded by its concurrency, not by this machine's two CPUs: more workers must deliver more.
+    Only ratios within one run are asserted; the figures are printed."""
+    herald = Herald(herald_env(redis_url, smtp.url) | {"WORKER_MAX_JOBS": "4"})
+    herald.start("web")
+    rates = {}
+    try:
+        herald.wait_web()
+        for workers in (1, 2, 4):
+            smtp.reset()
+            smtp.script.delay = 0.3
+            ids = post_many(herald, 120)
+            procs = [herald.start("worker") for _ in range(workers)]
+            wait_until(lambda: statuses(redis_url, ids)["sent"] == 120, 60, f"120 sent by {workers}")
+            for proc in procs:
+                proc.terminate()
+                proc.wait(timeout=30)
+            assert sorted(smtp.notification_ids()) == sorted(ids)  # each once
+            rates[workers] = _sustained_rate([r.at for r in smtp.received])
+    finally:
+        herald.stop_all()
+    print("\n" + ", ".join(f"{w} worker(s): {r:.1f} msg/s" for w, r in rates.items())
+          + f" (ideal {4 / 0.3:.1f} per worker)")
+    assert rates[2] > 1.5 * rates[1]
+    assert rates[4] > 2.5 * rates[1]

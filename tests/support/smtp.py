@@ -8,6 +8,7 @@ import email.policy
 import random
 import ssl
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -24,6 +25,7 @@ class Received:
     message: EmailMessage
     raw: bytes
     tls: bool = False  # whether the session was encrypted when the message came
+    at: float = field(default_factory=time.monotonic)  # when it was accepted
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""`python -m bench [--quick] [--worker-jobs N] [--part latency|delivery|all]`."""
+"""`python -m bench [--quick] [--worker-jobs N] [--part latency|delivery|all|peers] [--targets herald,arq100]`.
+
+`--part peers` (side by side with the peers in bench/peers/) is not part of `all`: it takes about 15 minutes.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import os
 import platform
 import time
 
-from bench import delivery, latency, memory, roundtrips
+from bench import compare, delivery, latency, memory, roundtrips
 
 
 def parse_args() -> argparse.Namespace:
@@ -17,7 +20,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--worker-jobs", type=int, default=100, help="WORKER_MAX_JOBS for part 2 (default 100)")
     parser.add_argument("--requests", type=int, help="measured POSTs in part 1 (default 5,000; --quick 1,000)")
     parser.add_argument("--notifications", type=int, help="notifications in part 2 (default 2,000; --quick 300)")
-    parser.add_argument("--part", choices=("latency", "roundtrips", "delivery", "memory", "all"), default="all")
+    parser.add_argument("--part", choices=("latency", "roundtrips", "delivery", "memory", "all", "peers"),
+                        default="all")
+    parser.add_argument("--targets", type=compare.parse_targets, default=list(compare.TARGETS),
+                        help=f"for --part peers, comma-separated (default all: {','.join(compare.TARGETS)})")
+    parser.add_argument("--load-generator", choices=("auto", "wrk", "python"), default="auto",
+                        help="for --part peers' API phase (default auto: wrk when on PATH)")
     parser.add_argument("--memory-notifications", type=int, help="notifications in the memory part (default 20,000)")
     args = parser.parse_args()
     args.requests = args.requests or (1000 if args.quick else 5000)
@@ -38,6 +46,8 @@ async def main(args: argparse.Namespace) -> None:
         await delivery.run(delivery.DeliveryRun(notifications=args.notifications, worker_jobs=args.worker_jobs))
     if args.part in ("memory", "all"):
         await memory.run(args.memory_notifications)
+    if args.part == "peers":
+        await compare.run(compare.PeersRun(args.targets, args.notifications, args.quick, args.load_generator))
     print(f"benchmark done in {time.monotonic() - started:.0f} s")
 
 

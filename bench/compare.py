@@ -1,0 +1,209 @@
+"""Side by side: Herald and the peers in bench/peers/ on one machine, one Redis, one SMTP server.
+
+Each target gets three phases, each on fresh processes and a flushed Redis: API load, delivery of N
+notifications, then latency one notification at a time. One table at the end, with Herald's ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.delivery import SMTP_DELAY, TRANSIENT_RATIO
+from bench.peers import api_load, drain, trip
+from bench.peers.api_load import ApiFigures
+from bench.peers.arrivals import Arrivals
+from bench.peers.drain import DrainFigures
+from bench.peers.launch import Running, Shared, session
+from bench.peers.targets import HERALD_RETRY, TARGETS, Target
+from bench.peers.trip import TripFigures
+from bench.procs import start_redis
+
+
+@dataclass
+class PeersRun:
+    targets: list[str]
+    notifications: int
+    quick: bool = False
+    generator: str = "auto"  # wrk, python, or auto: wrk when on PATH
+
+    @property
+    def api_seconds(self) -> float:
+        return 5.0 if self.quick else 15.0
+
+    @property
+    def samples(self) -> int:
+        return 10 if self.quick else 30
+
+    @property
+    def cap(self) -> float:
+        # Celery prefork sends about 10 a second here: 2,000 take over 200 s.
+        return 120.0 if self.quick else 600.0
+
+
+@dataclass
+class Row:
+    target: Target
+    api: ApiFigures | None = None
+    drain: DrainFigures | None = None
+    trip: TripFigures | None = None
+    web_mib: float = 0.0
+    worker_mib: float | None = None
+    error: str = ""
+
+    def note_memory(self, running: Running) -> None:
+        """Peaks are per process lifetime and each phase has its own processes: keep the largest."""
+        web, worker = running.peaks()
+        self.web_mib = max(self.web_mib, web)
+        if worker is not None:
+            self.worker_mib = max(self.worker_mib or 0.0, worker)
+
+
+def parse_targets(text: str) -> list[str]:
+    keys = [key.strip() for key in text.split(",") if key.strip()]
+    unknown = [key for key in keys if key not in TARGETS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
+    return keys
+
+
+async def run(options: PeersRun) -> None:
+    generator = api_load.generator(options.generator)
+    print_header(options, generator)
+    rows = []
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="herald-bench-peers-") as tmp:
+        redis_server = start_redis(stack, Path(tmp) / "redis")
+        shared = Shared(redis_server.url, Arrivals(stack), Path(tmp))
+        for key in options.targets:
+            rows.append(await measure_target(shared, TARGETS[key], options, generator))
+    print()
+    for line in table(rows) + ratios(rows):
+        print(line)
+
+
+def print_header(options: PeersRun, generator: str) -> None:
+    print(f"== Peers: side by side{' (--quick)' if options.quick else ''}: {', '.join(options.targets)}")
+    print(f"  machine      {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
+    print(f"  load gen     {api_load.describe(generator)}")
+    print(f"  SMTP         one server for all: {SMTP_DELAY * 1000:.0f} ms per message, a seeded "
+          f"{TRANSIENT_RATIO:.0%} answered 451 (the same draw for each target); one redis-server, flushed "
+          "between phases")
+    print(f"  API          {options.api_seconds:.0f} s of POST /v1/notifications, {api_load.WARMUP_REQUESTS} "
+          "warm-up requests first; workers running, as deployed (their backlog is dropped after the phase)")
+    print(f"  delivery     {options.notifications} notifications; rate between the 10th and 90th percentile "
+          f"arrival; lost = never arrived ({options.cap:.0f} s cap, or {drain.QUIET_SECONDS:.0f} s without a "
+          "new arrival)")
+    print(f"  low load     {options.samples} notifications one at a time, POST sent -> SMTP accepted")
+    print("  memory       peak RSS (VmHWM), the largest over the three phases; worker = every worker process "
+          "and its children summed (Celery prefork: parent + pool processes)")
+    herald_env = ", ".join(f"{k.upper()}={v}" for k, v in HERALD_RETRY.items())
+    print(f"  Herald       its Procfile, 1 process per line, defaults except {herald_env}", flush=True)
+
+
+async def measure_target(shared: Shared, target: Target, options: PeersRun, generator: str) -> Row:
+    print(f"-- {target.label}", flush=True)
+    row = Row(target)
+    started = time.monotonic()
+    try:
+        async with session(shared, target, "api") as running:
+            row.api = await api_load.measure(running.port, options.api_seconds, generator)
+            row.note_memory(running)
+        print(f"  API          {row.api.requests_per_second:.0f} requests/s, p50 {row.api.p50_ms:.1f} ms, "
+              f"p99 {row.api.p99_ms:.1f} ms, errors {row.api.errors}", flush=True)
+        async with session(shared, target, "delivery") as running:
+            row.drain = await drain.measure(running.port, shared.arrivals, options.notifications, options.cap,
+                                            running.check_alive)
+            row.note_memory(running)
+        print_drain(row.drain)
+        async with session(shared, target, "latency") as running:
+            row.trip = await trip.measure(running.port, shared.arrivals, options.samples)
+            row.note_memory(running)
+        print_trip(row.trip)
+    except Exception as exc:  # one broken target must not hide the others' figures
+        row.error = f"{type(exc).__name__}: {exc}"
+        print(f"  FAILED       {row.error}", flush=True)
+    print(f"  memory       web {row.web_mib:.0f} MiB, worker {_mib(row.worker_mib)} (peak RSS); "
+          f"{time.monotonic() - started:.0f} s for this target", flush=True)
+    return row
+
+
+def print_drain(d: DrainFigures) -> None:
+    print(f"  delivery     {d.accepted} accepted of {d.posted} in {d.enqueue_seconds:.1f} s "
+          f"({d.posted / d.enqueue_seconds:.0f}/s), errors {d.errors}; {len(d.firsts)} delivered, "
+          f"{d.refusals} x 451 served; {d.ended}")
+    last = f"{d.firsts[-1]:.1f} s" if d.firsts else "-"
+    print(f"               sustained {_num(d.sustained_rate(), '.1f')} msg/s, last arrival {last} after the "
+          f"first POST, lost {d.lost}, duplicated {d.duplicated}", flush=True)
+
+
+def print_trip(t: TripFigures) -> None:
+    figures = "  ".join(f"p{rank} {_num(_ms(t.p(rank)), '.0f')} ms" for rank in (50, 90, 99))
+    print(f"  low load     {figures}  max {_num(_ms(t.p(100)), '.0f')} ms; "
+          f"{t.missing} of {t.samples} did not arrive", flush=True)
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _mib(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} MiB"
+
+
+# (header, width, cell): the whole table is built from this one list.
+COLUMNS: list[tuple[str, int, Callable[[Row], str]]] = [
+    ("target", 19, lambda r: r.target.label),
+    ("API req/s", 9, lambda r: _num(r.api and r.api.requests_per_second, ".0f")),
+    ("p50 ms", 7, lambda r: _num(r.api and r.api.p50_ms, ".1f")),
+    ("p99 ms", 7, lambda r: _num(r.api and r.api.p99_ms, ".1f")),
+    ("deliv msg/s", 11, lambda r: _num(r.drain and r.drain.sustained_rate(), ".1f")),
+    ("all in s", 8, lambda r: _num(r.drain and r.drain.all_delivered(), ".1f")),
+    ("lost", 5, lambda r: _num(r.drain and r.drain.lost, "d")),
+    ("dup", 4, lambda r: _num(r.drain and r.drain.duplicated, "d")),
+    ("low p50 ms", 10, lambda r: _num(r.trip and _ms(r.trip.p(50)), ".0f")),
+    ("low p99 ms", 10, lambda r: _num(r.trip and _ms(r.trip.p(99)), ".0f")),
+    ("web MiB", 7, lambda r: _num(r.web_mib or None, ".0f")),
+    ("worker MiB", 10, lambda r: _num(r.worker_mib, ".0f")),
+]
+
+
+def table(rows: list[Row]) -> list[str]:
+    def line(cells: list[str]) -> str:
+        first, *rest = zip(cells, COLUMNS, strict=True)
+        return first[0].ljust(first[1][1]) + "".join(" " + cell.rjust(column[1]) for cell, column in rest)
+
+    lines = [line([header for header, _, _ in COLUMNS])]
+    lines.append("-" * len(lines[0]))
+    lines += [line([cell(row) for _, _, cell in COLUMNS]) for row in rows]
+    lines += [f"{row.target.label}: {row.error}" for row in rows if row.error]
+    lines.append("all in s: first POST to the last delivery, '-' when any was lost; "
+                 "low: one at a time, POST sent -> SMTP 250")
+    return lines
+
+
+def ratios(rows: list[Row]) -> list[str]:
+    herald = next((row for row in rows if row.target.key == "herald"), None)
+    peers = [row for row in rows if row is not herald]
+    if herald is None or not peers:
+        return []
+    lines = ["", "Herald / peer (above 1: Herald does more per second)"]
+    for peer in peers:
+        api = _ratio(herald.api and herald.api.requests_per_second, peer.api and peer.api.requests_per_second)
+        delivery = _ratio(herald.drain and herald.drain.sustained_rate(), peer.drain and peer.drain.sustained_rate())
+        lines.append(f"  vs {peer.target.label:<19} API req/s x{api}   delivery msg/s x{delivery}")
+    return lines
+
+
+def _ratio(ours: float | None, theirs: float | None) -> str:
+    return f"{ours / theirs:.2f}" if ours and theirs else "-"

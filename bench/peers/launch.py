@@ -1,0 +1,99 @@
+"""One target's processes for one phase: started, proven to deliver, measured for memory, stopped."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from bench.http import wait_ok
+from bench.peers import client
+from bench.peers.arrivals import Arrivals
+from bench.peers.targets import WEB, Target, argv
+from bench.peers.tree import descendants, kill_leftovers, tree_peak_mib
+from bench.peers.trip import one_trip
+from bench.procs import Child
+from service.embedded import free_port
+
+STARTUP_SECONDS = 60.0
+
+
+@dataclass
+class Shared:
+    """What every target uses in turn: one Redis, one SMTP server, one folder of logs."""
+
+    redis_url: str
+    arrivals: Arrivals
+    logs: Path
+
+
+@dataclass
+class Running:
+    port: int
+    children: list[Child]
+
+    def check_alive(self) -> None:
+        for child in self.children:
+            child.check_alive()
+
+    def peaks(self) -> tuple[float, float | None]:
+        """Peak RSS (MiB) of the web, and of all the workers with their children summed (None: no worker)."""
+        web = sum(tree_peak_mib(c.pid) for c in self.children if c.name == WEB)
+        workers = [tree_peak_mib(c.pid) for c in self.children if c.name != WEB]
+        return web, (sum(workers) if workers else None)
+
+
+def stop_tree(child: Child) -> None:
+    # Listed first: once the parent is gone, its orphans can no longer be found by their parent pid.
+    pool = descendants(child.pid)
+    child.stop()
+    if killed := kill_leftovers(pool):
+        print(f"    ({child.name} left {len(killed)} children running; killed them: {killed})")
+
+
+def start(stack: ExitStack, target: Target, shared: Shared, phase: str) -> Running:
+    port = free_port()
+    env = target.environment(redis_url=shared.redis_url, smtp_url=shared.arrivals.url, port=port)
+    children = []
+    for name, line in target.processes().items():
+        child = Child(name, argv(line, port), env, shared.logs / f"{target.key}-{phase}-{name}.log")
+        stack.callback(stop_tree, child)
+        children.append(child)
+    return Running(port, children)
+
+
+async def prove(running: Running, arrivals: Arrivals) -> None:
+    """One notification all the way to the SMTP server: every process is up, workers included."""
+    arrivals.reset()
+    conn = client.connections(running.port, 1)[0]
+    try:
+        if await one_trip(conn, arrivals, 0, timeout=STARTUP_SECONDS) is None:
+            running.check_alive()
+            raise RuntimeError(f"the first notification did not reach the SMTP server in {STARTUP_SECONDS:.0f} s")
+    finally:
+        conn.close()
+    arrivals.reset()
+
+
+def report_problems(running: Running) -> None:
+    for child in running.children:
+        if found := child.problems():
+            print(f"    {child.name} log: {len(found)} error/traceback lines, e.g. | {found[0][:160]}")
+
+
+@asynccontextmanager
+async def session(shared: Shared, target: Target, phase: str) -> AsyncIterator[Running]:
+    """Fresh processes on a flushed Redis, so no phase inherits another's backlog."""
+    try:
+        with ExitStack() as stack:  # stops every process started, even on errors
+            running = start(stack, target, shared, phase)
+            await wait_ok(running.port, "/healthz", timeout=STARTUP_SECONDS, alive=running.check_alive)
+            await prove(running, shared.arrivals)
+            yield running
+        report_problems(running)
+    finally:
+        with redis.Redis.from_url(shared.redis_url) as store:
+            store.flushall()

@@ -10,12 +10,11 @@ from pathlib import Path
 import redis
 
 from bench.http import wait_ok
-from bench.peers import client
 from bench.peers.arrivals import Arrivals
 from bench.peers.targets import WEB, Target, argv
 from bench.peers.tree import descendants, kill_leftovers, tree_peak_mib
 from bench.peers.trip import one_trip
-from bench.procs import Child
+from bench.procs import PROBLEM_MARKERS, Child
 from service.embedded import free_port
 
 STARTUP_SECONDS = 60.0
@@ -68,20 +67,28 @@ def start(stack: ExitStack, target: Target, shared: Shared, phase: str) -> Runni
 async def prove(running: Running, arrivals: Arrivals) -> None:
     """One notification all the way to the SMTP server: every process is up, workers included."""
     arrivals.reset()
-    conn = client.connections(running.port, 1)[0]
-    try:
-        if await one_trip(conn, arrivals, 0, timeout=STARTUP_SECONDS) is None:
-            running.check_alive()
-            raise RuntimeError(f"the first notification did not reach the SMTP server in {STARTUP_SECONDS:.0f} s")
-    finally:
-        conn.close()
+    if await one_trip(running.port, arrivals, 0, timeout=STARTUP_SECONDS) is None:
+        running.check_alive()
+        raise RuntimeError(f"the first notification did not reach the SMTP server in {STARTUP_SECONDS:.0f} s")
     arrivals.reset()
+
+
+def first_problem(log: str) -> str:
+    """The first error line; for a traceback, the exception it ends with (its first unindented line)."""
+    lines = log.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            return next((after for after in lines[index + 1:] if not after.startswith(" ")), line)
+        if any(marker in line for marker in PROBLEM_MARKERS):
+            return line
+    return ""
 
 
 def report_problems(running: Running) -> None:
     for child in running.children:
         if found := child.problems():
-            print(f"    {child.name} log: {len(found)} error/traceback lines, e.g. | {found[0][:160]}")
+            example = first_problem(child.log_path.read_text(errors="replace"))
+            print(f"    {child.name} log: {len(found)} error/traceback lines, e.g. | {example[:160]}")
 
 
 @asynccontextmanager

@@ -19,7 +19,7 @@ from arq import Retry
 from redis.exceptions import RedisError
 
 from jobs.backoff import backoff_seconds
-from jobs.message import build_message, to_bytes
+from jobs.message import build_message
 from jobs.smtp import Outcome
 from service import recipients, tokens
 from service.models import iso
@@ -45,7 +45,7 @@ def _attempt(n: int, outcome: str, code: int | None, detail: str, started: float
 
 async def deliver(ctx: dict[str, Any], notification_id: str) -> str:
     store: Store = ctx["store"]
-    record = await store.get(notification_id)
+    [record] = await store.get_many([notification_id], attempts=False)
     if record is None or record["status"] not in ACTIVE:
         return "nothing to do"
     early_ms = int(record["due_ms"]) - _now().timestamp() * 1000
@@ -93,7 +93,7 @@ async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], to: dict[st
         log.exception("preparing %s failed", record["id"])
         outcome = Outcome("error", None, f"unexpected {type(exc).__name__}: {exc}")
     else:
-        outcome = await ctx["mailer"].send(to_bytes(message), sender=ctx["envelope_from"], recipient=to["email"])
+        outcome = await ctx["mailer"].send(message, sender=ctx["envelope_from"], recipient=to["email"])
     return await _record(ctx, record, n, outcome, started)
 
 

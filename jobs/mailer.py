@@ -46,7 +46,7 @@ class Mailer:
                 _, reply = await connection.client.sendmail(sender, [recipient], message)
         except Exception as exc:  # noqa: BLE001 - classified, then recorded on the attempt
             if connection is not None:
-                _close(connection)
+                self._after_failure(connection, exc)
             return classify(exc)
         connection.sent += 1
         self._checkin(connection)
@@ -84,6 +84,16 @@ class Mailer:
             client.close()  # a failed handshake (STARTTLS refused, bad certificate) leaves a socket open
             raise
         return _Connection(client)
+
+    def _after_failure(self, connection: _Connection, exc: Exception) -> None:
+        """A refusal (4xx/5xx other than 421) leaves the session usable: aiosmtplib has already sent
+        RSET, so the connection goes back to the pool. Anything else (a timeout mid-command, a
+        dropped socket, 421 "closing") leaves it in an unknown state: closed."""
+        refused = isinstance(exc, (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused))
+        if refused and getattr(exc, "code", None) != 421:
+            self._checkin(connection)
+        else:
+            _close(connection)
 
     def _checkin(self, connection: _Connection) -> None:
         connection.idle_since = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from email.utils import parseaddr
@@ -46,7 +47,8 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings.smtp_url, timeout=settings.smtp_timeout_seconds, deadline=deadline,
         cert_bundle=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
     )
-    ctx["mailer"] = Mailer(smtp, max_idle_connections=min(settings.worker_max_jobs, 50))
+    # As many idle connections as concurrent sends: a smaller pool reconnects on every burst.
+    ctx["mailer"] = Mailer(smtp, max_idle_connections=settings.worker_max_jobs)
     ctx["envelope_from"] = parseaddr(settings.mail_from)[1]
     ctx["lease_seconds"] = settings.job_timeout_seconds + 60
     ctx["sweep_grace_seconds"] = settings.sweep_grace_seconds
@@ -117,4 +119,15 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
 def from_environment() -> dict[str, Any]:
     settings = load_settings()
     logs.configure(settings.log_level)
+    _use_uvloop()
     return worker_settings(settings)
+
+
+def _use_uvloop() -> None:
+    """ARQ makes its event loop from the current policy after reading WorkerSettings; uvloop's
+    cuts the worker's CPU per job (installed with uvicorn[standard], optional elsewhere)."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

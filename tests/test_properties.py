@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from jobs.message import build_message, to_bytes
+from jobs.message import build_message
 from service import tokens
 from service.models import NotificationIn, Recipient
 from service.templates import Rendered
@@ -37,8 +37,8 @@ def test_no_name_or_subject_can_inject_a_header(name: str, subject: str):
     except UnicodeEncodeError:
         return  # lone surrogates never get past the API
     rendered = Rendered(subject=subject, text="t\n", html=None)
-    raw = to_bytes(build_message(notification_id="n1", message_id="<m1@acme.test>", mail_from="a@acme.test",
-                                 to_email="ada@example.com", to_name=name, rendered=rendered))
+    raw = build_message(notification_id="n1", message_id="<m1@acme.test>", mail_from="a@acme.test",
+                        to_email="ada@example.com", to_name=name, rendered=rendered)
     head = raw.split(b"\r\n\r\n", 1)[0]
     lines = head.split(b"\r\n")
     # Continuation lines (folded encoded words) are part of the header above them, never new ones.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from email.message import EmailMessage
 
+import pytest
+
 from jobs.mailer import Mailer
 from jobs.smtp import SmtpConfig
 from tests.support.smtp import ScriptedSMTP
@@ -32,13 +34,30 @@ async def test_connections_are_reused_after_clean_sends(smtp: ScriptedSMTP):
     assert smtp.notification_ids() == [f"n{n}" for n in range(5)]
 
 
-async def test_a_connection_is_dropped_after_an_error_and_the_next_send_works(smtp: ScriptedSMTP):
+async def test_after_a_refusal_the_connection_is_reset_and_reused(smtp: ScriptedSMTP):
     smtp.script.rcpt["ada@example.com"].append("451 4.3.0 later")
     mailer = Mailer(SmtpConfig(hostname="127.0.0.1", port=smtp.port, timeout=2, deadline=5))
     try:
         first = await mailer.send(message(1), sender="a@acme.test", recipient="ada@example.com")
         assert first.kind == "transient" and first.code == 451
-        assert mailer._idle == []
+        [kept] = mailer._idle  # RSET went through: the session is clean
+        second = await mailer.send(message(2), sender="a@acme.test", recipient="ada@example.com")
+        assert second.kind == "sent"
+        assert mailer._idle == [kept] and kept.sent == 1
+    finally:
+        await mailer.close()
+    assert smtp.notification_ids() == ["n2"]
+
+
+@pytest.mark.parametrize("reply", ["421 4.7.0 closing connection", "554 5.3.4 message refused"])
+async def test_a_closing_server_or_a_refused_message_drops_the_connection_only_when_needed(
+        smtp: ScriptedSMTP, reply: str):
+    smtp.script.data["ada@example.com"].append(reply)
+    mailer = Mailer(SmtpConfig(hostname="127.0.0.1", port=smtp.port, timeout=2, deadline=5))
+    try:
+        first = await mailer.send(message(1), sender="a@acme.test", recipient="ada@example.com")
+        assert first.code == int(reply[:3])
+        assert len(mailer._idle) == (0 if reply.startswith("421") else 1)
         second = await mailer.send(message(2), sender="a@acme.test", recipient="ada@example.com")
         assert second.kind == "sent"
     finally:

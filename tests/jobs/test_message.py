@@ -17,7 +17,7 @@ HEADERS = {"message-id", "date", "from", "to", "subject", "x-herald-notification
 
 
 def build(*, to_name: str | None = "Ada Lovelace", subject: str = "Welcome to Acme, Ada!",
-          html: str | None = "<p>Hi Ada</p>") -> EmailMessage:
+          html: str | None = "<p>Hi Ada</p>") -> bytes:
     return build_message(
         notification_id="n-123",
         message_id="<abc123@acme.test>",
@@ -28,8 +28,8 @@ def build(*, to_name: str | None = "Ada Lovelace", subject: str = "Welcome to Ac
     )
 
 
-def reparse(message: EmailMessage) -> EmailMessage:
-    return email.message_from_bytes(bytes(message), policy=policy.default)
+def reparse(raw: bytes) -> EmailMessage:
+    return email.message_from_bytes(raw, policy=policy.default)
 
 
 def test_headers_are_set():
@@ -67,8 +67,7 @@ def test_non_ascii_name_and_subject_survive():
     assert parsed["Subject"] == "Bienvenue chez Acme, Émile !"
 
 
-def assert_no_injection(message: EmailMessage) -> EmailMessage:
-    raw = bytes(message)
+def assert_no_injection(raw: bytes) -> EmailMessage:
     head = raw.split(b"\r\n\r\n", 1)[0]
     for line in head.split(b"\r\n"):
         # every header line is a known header or a folded continuation (leading whitespace)
@@ -129,11 +128,24 @@ def test_non_ascii_subject_name_and_body_round_trip():
     rendered = Rendered(subject="Bienvenue chez Acme, Zoé ! " + "é" * 80, text="Bonjour Zoé,\n" + "x" * 2000,
                         html="<p>Zoé</p>")
     raw = build_message(notification_id="n1", message_id="<m1@acme.test>", mail_from="Acme <a@acme.test>",
-                        to_email="zoe@example.com", to_name="Zoé, la Comtesse", rendered=rendered).as_bytes()
-    assert raw.isascii() and max(len(line) for line in raw.split(b"\n")) <= 998
+                        to_email="zoe@example.com", to_name="Zoé, la Comtesse", rendered=rendered)
+    assert raw.isascii() and max(len(line) for line in raw.split(b"\r\n")) <= 998
+    assert b"\n" not in raw.replace(b"\r\n", b"") and b"\r" not in raw.replace(b"\r\n", b"")  # no bare line ends
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["Subject"] == rendered.subject
     assert [a.addr_spec for a in parsed["To"].addresses] == ["zoe@example.com"]
     assert parsed["To"].addresses[0].display_name == "Zoé, la Comtesse"
-    assert parsed.get_body(("plain",)).get_content() == rendered.text
-    assert parsed.get_body(("html",)).get_content() == rendered.html
+    # Lines end in CRLF on the wire, and the parser keeps them so.
+    assert parsed.get_body(("plain",)).get_content().replace("\r\n", "\n") == rendered.text
+    assert parsed.get_body(("html",)).get_content().replace("\r\n", "\n") == rendered.html
+
+
+def test_body_lines_are_quoted_printable_and_never_carry_the_boundary():
+    tricky = "=_herald_ looks like a boundary\n--=_herald_x\n.\nFrom the start\n" + "é" * 300 + "\ntrailing space \n"
+    raw = build(html=tricky)
+    parsed = reparse(raw)
+    [boundary] = [p for p in raw.split(b'boundary="')[1:2]]
+    marker = b"--" + boundary.split(b'"')[0]
+    assert raw.count(marker) == 3  # two parts and the closing delimiter
+    assert parsed.get_body(("html",)).get_content().replace("\r\n", "\n") == tricky
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n")[-12:])  # quoted-printable soft breaks

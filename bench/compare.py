@@ -58,6 +58,12 @@ class Row:
     worker_mib: float | None = None
     error: str = ""
 
+    def api_rate(self) -> float | None:
+        return self.api.requests_per_second if self.api else None
+
+    def delivery_rate(self) -> float | None:
+        return self.drain.sustained_rate() if self.drain else None
+
     def note_memory(self, running: Running) -> None:
         """Peaks are per process lifetime and each phase has its own processes: keep the largest."""
         web, worker = running.peaks()
@@ -84,13 +90,17 @@ async def run(options: PeersRun) -> None:
         for key in options.targets:
             rows.append(await measure_target(shared, TARGETS[key], options, generator))
     print()
-    for line in table(rows) + ratios(rows):
+    for line in table(rows) + ratios(rows) + [machine(), f"load gen: {api_load.describe(generator)}"]:
         print(line)
+
+
+def machine() -> str:
+    return f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}"
 
 
 def print_header(options: PeersRun, generator: str) -> None:
     print(f"== Peers: side by side{' (--quick)' if options.quick else ''}: {', '.join(options.targets)}")
-    print(f"  machine      {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
+    print(f"  {machine()}")
     print(f"  load gen     {api_load.describe(generator)}")
     print(f"  SMTP         one server for all: {SMTP_DELAY * 1000:.0f} ms per message, a seeded "
           f"{TRANSIENT_RATIO:.0%} answered 451 (the same draw for each target); one redis-server, flushed "
@@ -112,20 +122,21 @@ async def measure_target(shared: Shared, target: Target, options: PeersRun, gene
     row = Row(target)
     started = time.monotonic()
     try:
+        # Each phase prints inside its session, so what the logs complain about follows its figures.
         async with session(shared, target, "api") as running:
             row.api = await api_load.measure(running.port, options.api_seconds, generator)
             row.note_memory(running)
-        print(f"  API          {row.api.requests_per_second:.0f} requests/s, p50 {row.api.p50_ms:.1f} ms, "
-              f"p99 {row.api.p99_ms:.1f} ms, errors {row.api.errors}", flush=True)
+            print(f"  API          {row.api.requests_per_second:.0f} requests/s, p50 {row.api.p50_ms:.1f} ms, "
+                  f"p99 {row.api.p99_ms:.1f} ms, errors {row.api.errors}", flush=True)
         async with session(shared, target, "delivery") as running:
             row.drain = await drain.measure(running.port, shared.arrivals, options.notifications, options.cap,
                                             running.check_alive)
             row.note_memory(running)
-        print_drain(row.drain)
+            print_drain(row.drain)
         async with session(shared, target, "latency") as running:
             row.trip = await trip.measure(running.port, shared.arrivals, options.samples)
             row.note_memory(running)
-        print_trip(row.trip)
+            print_trip(row.trip)
     except Exception as exc:  # one broken target must not hide the others' figures
         row.error = f"{type(exc).__name__}: {exc}"
         print(f"  FAILED       {row.error}", flush=True)
@@ -164,15 +175,15 @@ def _mib(value: float | None) -> str:
 # (header, width, cell): the whole table is built from this one list.
 COLUMNS: list[tuple[str, int, Callable[[Row], str]]] = [
     ("target", 19, lambda r: r.target.label),
-    ("API req/s", 9, lambda r: _num(r.api and r.api.requests_per_second, ".0f")),
-    ("p50 ms", 7, lambda r: _num(r.api and r.api.p50_ms, ".1f")),
-    ("p99 ms", 7, lambda r: _num(r.api and r.api.p99_ms, ".1f")),
-    ("deliv msg/s", 11, lambda r: _num(r.drain and r.drain.sustained_rate(), ".1f")),
-    ("all in s", 8, lambda r: _num(r.drain and r.drain.all_delivered(), ".1f")),
-    ("lost", 5, lambda r: _num(r.drain and r.drain.lost, "d")),
-    ("dup", 4, lambda r: _num(r.drain and r.drain.duplicated, "d")),
-    ("low p50 ms", 10, lambda r: _num(r.trip and _ms(r.trip.p(50)), ".0f")),
-    ("low p99 ms", 10, lambda r: _num(r.trip and _ms(r.trip.p(99)), ".0f")),
+    ("API req/s", 9, lambda r: _num(r.api_rate(), ".0f")),
+    ("p50 ms", 7, lambda r: _num(r.api.p50_ms if r.api else None, ".1f")),
+    ("p99 ms", 7, lambda r: _num(r.api.p99_ms if r.api else None, ".1f")),
+    ("deliv msg/s", 11, lambda r: _num(r.delivery_rate(), ".1f")),
+    ("all in s", 8, lambda r: _num(r.drain.all_delivered() if r.drain else None, ".1f")),
+    ("lost", 5, lambda r: _num(r.drain.lost if r.drain else None, "d")),
+    ("dup", 4, lambda r: _num(r.drain.duplicated if r.drain else None, "d")),
+    ("low p50 ms", 10, lambda r: _num(_ms(r.trip.p(50)) if r.trip else None, ".0f")),
+    ("low p99 ms", 10, lambda r: _num(_ms(r.trip.p(99)) if r.trip else None, ".0f")),
     ("web MiB", 7, lambda r: _num(r.web_mib or None, ".0f")),
     ("worker MiB", 10, lambda r: _num(r.worker_mib, ".0f")),
 ]
@@ -199,8 +210,7 @@ def ratios(rows: list[Row]) -> list[str]:
         return []
     lines = ["", "Herald / peer (above 1: Herald does more per second)"]
     for peer in peers:
-        api = _ratio(herald.api and herald.api.requests_per_second, peer.api and peer.api.requests_per_second)
-        delivery = _ratio(herald.drain and herald.drain.sustained_rate(), peer.drain and peer.drain.sustained_rate())
+        api, delivery = _ratio(herald.api_rate(), peer.api_rate()), _ratio(herald.delivery_rate(), peer.delivery_rate())
         lines.append(f"  vs {peer.target.label:<19} API req/s x{api}   delivery msg/s x{delivery}")
     return lines
 

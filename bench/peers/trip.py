@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from dataclasses import dataclass
 
@@ -13,6 +14,9 @@ from bench.report import percentile
 
 POLL_SECONDS = 0.01  # only paces the loop: the arrival time is taken by the SMTP server itself
 TRIP_TIMEOUT = 30.0  # two 451s in a row cost ARQ 2 + 4 s of backoff; this leaves room for more
+# A random pause before each send: back to back, sends fall in step with a worker that polls (ARQ
+# every 0.5 s) and would always wait nearly a whole period, or never.
+PAUSE_SECONDS = 0.5
 
 
 @dataclass
@@ -49,5 +53,9 @@ async def one_trip(port: int, arrivals: Arrivals, index: int, timeout: float = T
 
 
 async def measure(port: int, arrivals: Arrivals, samples: int) -> TripFigures:
-    seconds = [await one_trip(port, arrivals, index) for index in range(samples)]
+    pauses = random.Random(7)
+    seconds = []
+    for index in range(samples):
+        await asyncio.sleep(pauses.uniform(0, PAUSE_SECONDS))
+        seconds.append(await one_trip(port, arrivals, index))
     return TripFigures(samples, sorted(s for s in seconds if s is not None))

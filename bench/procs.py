@@ -100,8 +100,10 @@ def start_web(stack: ExitStack, env: dict[str, str], logs: Path) -> tuple[Child,
     return web, port
 
 
-def start_worker(stack: ExitStack, env: dict[str, str], logs: Path) -> Child:
-    worker = Child("worker", [str(BIN / "arq"), "jobs.WorkerSettings"], env, logs / "worker.log")
+def start_worker(stack: ExitStack, env: dict[str, str], logs: Path, *, bulk: bool = False) -> Child:
+    """The Procfile's `worker` process, or with `bulk` its `bulk` process."""
+    name, settings = ("bulk", "jobs.BulkWorkerSettings") if bulk else ("worker", "jobs.WorkerSettings")
+    worker = Child(name, [str(BIN / "arq"), settings], env, logs / f"{name}.log")
     stack.callback(worker.stop)
     return worker
 

@@ -62,6 +62,9 @@ async def deliver(ctx: dict[str, Any], notification_id: str) -> str:
     to = json.loads(record["to"])
     always = record["category"] in ALWAYS_SENT or record.get("always_send") == "1"
     category = None if always else record["category"]
+    throttle = ctx.get("throttle")
+    if throttle is not None and (wait := await throttle.admit()) > 0:
+        raise Retry(defer=wait)  # over SEND_RATE_PER_SECOND for now: back to the queue, unclaimed
     lease_ms = int((_now().timestamp() + ctx["lease_seconds"]) * 1000)
     verdict, detail = await store.claim(notification_id, email=to["email"], category=category, lease_ms=lease_ms)
     if verdict != "claimed":
@@ -94,6 +97,8 @@ async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], to: dict[st
         outcome = Outcome("error", None, f"unexpected {type(exc).__name__}: {exc}")
     else:
         outcome = await ctx["mailer"].send(message, sender=ctx["envelope_from"], recipient=to["email"])
+        if ctx.get("throttle") is not None:
+            await ctx["throttle"].observe(outcome)
     return await _record(ctx, record, n, outcome, started)
 
 

@@ -11,6 +11,7 @@ import aiosmtplib
 
 Kind = Literal["sent", "transient", "bounce", "rejected", "error"]
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+_SLOW_DOWN_STATUS = re.compile(r"^\d{3}\s+4\.7\.\d{1,3}\b")
 _DEFAULT_PORTS = {"smtp": 25, "smtp+tls": 587, "smtp+ssl": 465}
 
 
@@ -87,3 +88,11 @@ def _from_reply(code: int, text: str, *, stage: str) -> Outcome:
     if stage == "rcpt" and code in (550, 551, 553):
         return Outcome("bounce", code, detail)
     return Outcome("rejected", code, detail)
+
+
+def asks_to_slow_down(outcome: Outcome) -> bool:
+    """421 (the server is closing, often "too many connections") or a 4.7.x status (rate limited,
+    greylisted): the server wants less mail from us for a while."""
+    if outcome.kind != "transient" or outcome.code is None:
+        return False
+    return outcome.code == 421 or _SLOW_DOWN_STATUS.match(outcome.detail) is not None

@@ -13,7 +13,7 @@ from typing import Any
 
 from arq.connections import ArqRedis
 
-from service.queue import JOB_KEY_PREFIX, deliver_job
+from service.queue import JOB_KEY_PREFIX, QUEUE_NAME, deliver_job
 from service.store import ACTIVE, PENDING_KEY, Store
 
 log = logging.getLogger("herald.sweeper")
@@ -40,7 +40,9 @@ async def sweep(ctx: dict[str, Any]) -> int:
             if record is not None and record["status"] in ACTIVE and not job_exists]
     if not lost:
         return 0
-    jobs = [deliver_job(nid, score_ms=now_ms, expires_ms=store.retention * 1000, now_ms=now_ms) for nid in lost]
+    queues = {record["id"]: record.get("queue") or QUEUE_NAME for record in records if record is not None}
+    jobs = [deliver_job(nid, score_ms=now_ms, expires_ms=store.retention * 1000, now_ms=now_ms, queue=queues[nid])
+            for nid in lost]
     revived = sum(await store.enqueue_many(jobs))
     log.warning("%d notifications had no job and were queued again (first: %s)", revived, lost[0])
     return revived

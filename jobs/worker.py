@@ -23,9 +23,10 @@ from jobs.mailer import Mailer
 from jobs.smtp import SmtpConfig
 from jobs.prune import prune_indexes
 from jobs.sweeper import sweep
+from jobs.throttle import SendThrottle
 from service import logs
 from service.accept import Context
-from service.queue import DELIVER_JOB, FLUSH_DIGESTS_JOB, job_deserializer, job_serializer
+from service.queue import BULK_QUEUE_NAME, DELIVER_JOB, FLUSH_DIGESTS_JOB, QUEUE_NAME, job_deserializer, job_serializer
 from service.settings import Settings, load_settings
 from service.store import Store
 from service.templates import load_catalog
@@ -50,11 +51,15 @@ async def startup(ctx: dict[str, Any]) -> None:
     # As many idle connections as concurrent sends: a smaller pool reconnects on every burst.
     ctx["mailer"] = Mailer(smtp, max_idle_connections=settings.worker_max_jobs)
     ctx["envelope_from"] = parseaddr(settings.mail_from)[1]
+    ctx["throttle"] = None
+    if settings.send_rate_per_second:
+        ctx["throttle"] = SendThrottle(ctx["redis"], rate=settings.send_rate_per_second, bulk=ctx["bulk"])
     ctx["lease_seconds"] = settings.job_timeout_seconds + 60
     ctx["sweep_grace_seconds"] = settings.sweep_grace_seconds
     ctx["accept_context"] = Context(
         catalog=ctx["catalog"], actor="herald", mail_domain=settings.mail_domain,
         audit_retention=settings.audit_retention_seconds, retention=settings.retention_seconds,
+        bulk_lane=settings.bulk_lane,
     )
     log.info("herald worker ready: %d templates, SMTP %s:%d", len(ctx["catalog"].templates),
              smtp.hostname, smtp.port)
@@ -79,27 +84,22 @@ def _redis_settings(url: str) -> RedisSettings:
     )
 
 
-def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
-    """Keyword arguments for `arq.Worker`; tests build workers from this with their own settings."""
+def worker_settings(settings: Settings, *, bulk: bool = False, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for `arq.Worker`; tests build workers from this with their own settings.
+
+    `bulk`: serve the bulk lane's queue. The periodic jobs run on the default lane's workers only.
+    """
     # A job runs at most job_timeout; a SIGKILLed worker's jobs are picked up again after it + 10 s.
     options: dict[str, Any] = {
         "functions": [
             func(deliver, name=DELIVER_JOB, timeout=settings.job_timeout_seconds),
             func(flush_digests, name=FLUSH_DIGESTS_JOB, timeout=settings.job_timeout_seconds, max_tries=3),
         ],
-        "cron_jobs": [
-            cron(sweep, second={0, 30}, run_at_startup=True, unique=True, timeout=settings.job_timeout_seconds),
-            # Every job's timeout counts: ARQ locks a killed worker's jobs for the longest one + 10 s.
-            cron(prune_indexes, minute=set(range(0, 60, 10)), second=15, unique=True,
-                 timeout=settings.job_timeout_seconds),
-            cron(daily_digests, hour=settings.digest_hour, minute=0, second=0, unique=True,
-                 timeout=settings.job_timeout_seconds),
-            cron(weekly_digests, weekday=settings.digest_weekday, hour=settings.digest_hour, minute=0, second=0,
-                 unique=True, timeout=settings.job_timeout_seconds),
-        ],
+        "queue_name": BULK_QUEUE_NAME if bulk else QUEUE_NAME,
+        "cron_jobs": [] if bulk else _cron_jobs(settings),
         "timezone": UTC,
         "redis_settings": _redis_settings(settings.redis_url),
-        "ctx": {"settings": settings},
+        "ctx": {"settings": settings, "bulk": bulk},
         "on_startup": startup,
         "on_shutdown": shutdown,
         "job_serializer": job_serializer,
@@ -107,20 +107,34 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "max_jobs": settings.worker_max_jobs,
         "job_timeout": settings.job_timeout_seconds,
         "keep_result": 0,
-        # Herald counts tries on its own records; ARQ's limit is only a backstop.
-        "max_tries": settings.max_tries * 2 + 5,
+        # Herald counts tries on its own records; ARQ's limit is only a backstop, set high because
+        # a send-rate limit defers jobs of a deep queue many times without trying them.
+        "max_tries": settings.max_tries * 2 + 1000,
         "job_completion_wait": SHUTDOWN_GRACE_SECONDS,
         "health_check_interval": 10,
-        "poll_delay": 0.05,
+        "poll_delay": settings.worker_poll_seconds,
     }
     return options | overrides
 
 
-def from_environment() -> dict[str, Any]:
+def _cron_jobs(settings: Settings) -> list[Any]:
+    return [
+        cron(sweep, second={0, 30}, run_at_startup=True, unique=True, timeout=settings.job_timeout_seconds),
+        # Every job's timeout counts: ARQ locks a killed worker's jobs for the longest one + 10 s.
+        cron(prune_indexes, minute=set(range(0, 60, 10)), second=15, unique=True,
+             timeout=settings.job_timeout_seconds),
+        cron(daily_digests, hour=settings.digest_hour, minute=0, second=0, unique=True,
+             timeout=settings.job_timeout_seconds),
+        cron(weekly_digests, weekday=settings.digest_weekday, hour=settings.digest_hour, minute=0, second=0,
+             unique=True, timeout=settings.job_timeout_seconds),
+    ]
+
+
+def from_environment(*, bulk: bool = False) -> dict[str, Any]:
     settings = load_settings()
     logs.configure(settings.log_level)
     _use_uvloop()
-    return worker_settings(settings)
+    return worker_settings(settings, bulk=bulk)
 
 
 def _use_uvloop() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from service import audit
 from service.models import NotificationIn, iso, missing_detail
-from service.queue import deliver_job
+from service.queue import deliver_job, lane
 from service.store import Created, NewRecord, Store
 from service.templates import ALWAYS_SENT, RENDER_ERRORS, Catalog, MissingVariables, Template, TemplateNotFound
 
@@ -55,6 +55,8 @@ class Context:
     mail_domain: str
     audit_retention: int
     retention: int
+    bulk_lane: bool = True
+    batch: bool = False  # the requests came in a batch: bulk traffic, except security mail
 
 
 def _due(request: NotificationIn, now: datetime) -> datetime:
@@ -124,6 +126,7 @@ def prepare(request: NotificationIn, ctx: Context, *, now: datetime) -> NewRecor
         "message_id": f"<{uuid.uuid4().hex}@{ctx.mail_domain}>",
         "fingerprint": request.fingerprint(),
         "attempt_count": 0,
+        "queue": lane(template.category, batch=ctx.batch, bulk_lane=ctx.bulk_lane),
     }
     ttl = ctx.retention + int((due - now).total_seconds())
     detail = {"template": template.key, "to": record["to"]["email"]}
@@ -137,7 +140,7 @@ def prepare(request: NotificationIn, ctx: Context, *, now: datetime) -> NewRecor
         ttl=ttl,
         due_ms=None if request.digest else due_ms,
         job=None if request.digest else deliver_job(notification_id, score_ms=due_ms, expires_ms=ttl * 1000,
-                                                     now_ms=now_ms),
+                                                     now_ms=now_ms, queue=record["queue"]),
         digest=request.digest,
         category_checked=None if template.category in ALWAYS_SENT else template.category,
         audit=audit.entry(actor=ctx.actor, action="notification.create", target=notification_id,

@@ -62,6 +62,7 @@ async def accept_context(settings: SettingsDep, catalog: CatalogDep, actor: Acto
         mail_domain=settings.mail_domain,
         audit_retention=settings.audit_retention_seconds,
         retention=settings.retention_seconds,
+        bulk_lane=settings.bulk_lane,
     )
 
 

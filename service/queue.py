@@ -30,7 +30,20 @@ IN_PROGRESS_KEY_PREFIX = in_progress_key_prefix
 RETRY_KEY_PREFIX = retry_key_prefix
 RESULT_KEY_PREFIX = result_key_prefix
 QUEUE_NAME = default_queue_name
+# The bulk lane: newsletters, digests and batch sends wait here, served by their own worker, so a
+# password reset never queues behind 10,000 of them.
+BULK_QUEUE_NAME = default_queue_name + ":bulk"
 WORKER_HEALTH_KEY = default_queue_name + health_check_key_suffix
+BULK_WORKER_HEALTH_KEY = BULK_QUEUE_NAME + health_check_key_suffix
+_BULK_CATEGORIES = frozenset({"marketing", "digest"})
+
+
+def lane(category: str, *, batch: bool, bulk_lane: bool = True) -> str:
+    """The queue a notification's job goes to: marketing and digests, and anything sent in a
+    batch, take the bulk lane; security mail never does, even in a batch."""
+    if bulk_lane and category != "security" and (batch or category in _BULK_CATEGORIES):
+        return BULK_QUEUE_NAME
+    return QUEUE_NAME
 
 
 def job_serializer(data: dict[str, Any]) -> bytes:
@@ -63,12 +76,14 @@ async def drop_job(queue: ArqRedis, job_id: str) -> None:
     if await queue.exists(IN_PROGRESS_KEY_PREFIX + job_id):
         return
     async with queue.pipeline(transaction=True) as pipe:
-        pipe.zrem(queue.default_queue_name, job_id)
+        pipe.zrem(QUEUE_NAME, job_id)
+        pipe.zrem(BULK_QUEUE_NAME, job_id)
         pipe.delete(JOB_KEY_PREFIX + job_id, RETRY_KEY_PREFIX + job_id)
         await pipe.execute()
 
 
-def deliver_job(notification_id: str, *, score_ms: int, expires_ms: int, now_ms: int) -> NewJob:
+def deliver_job(notification_id: str, *, score_ms: int, expires_ms: int, now_ms: int,
+                queue: str = QUEUE_NAME) -> NewJob:
     """The `deliver` job as ARQ's enqueue_job would write it, to be written with its record.
 
     The payload is ARQ's own serialization (JSON here) and the keys are ARQ's, so the worker
@@ -81,7 +96,7 @@ def deliver_job(notification_id: str, *, score_ms: int, expires_ms: int, now_ms:
         notification_id=notification_id,
         key=JOB_KEY_PREFIX + notification_id,
         result_key=RESULT_KEY_PREFIX + notification_id,
-        queue=QUEUE_NAME,
+        queue=queue,
         payload=payload,
         score_ms=score_ms,
         expires_ms=expires_ms,

@@ -12,8 +12,10 @@ import pytest
 import redis
 from arq.worker import Worker
 from asgi_lifespan import LifespanManager
+from redis.asyncio import Redis
 
 from jobs.worker import worker_settings
+from service.queue import BULK_QUEUE_NAME, QUEUE_NAME
 from service.embedded import RedisServer, free_port
 from service.factory import create_app
 from service.settings import Settings
@@ -86,15 +88,30 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def drain(settings: Settings, *, timeout: float = 30, **overrides: Any) -> Worker:
-    """Run a worker until the queue is empty (retries included), then close it.
+    """Run burst workers, one per lane, until both queues are empty (retries included).
 
     A job deferred far ahead would keep a burst worker waiting: the timeout turns that into a
-    failing test instead of a hung suite.
+    failing test instead of a hung suite. Returns the default lane's (last) worker.
     """
     options = {"burst": True, "handle_signals": False, "poll_delay": 0.02} | overrides
-    worker = Worker(**worker_settings(settings, **options))
+    total: Worker | None = None
+    async with asyncio.timeout(timeout):
+        while True:
+            for bulk in (False, True):
+                worker = await _burst(Worker(**worker_settings(settings, bulk=bulk, **options)))
+                total = total or worker
+                if worker is not total:
+                    total.jobs_complete += worker.jobs_complete
+                    total.jobs_retried += worker.jobs_retried
+                    total.jobs_failed += worker.jobs_failed
+            async with Redis.from_url(settings.redis_url) as redis:
+                if not await redis.zcard(QUEUE_NAME) and not await redis.zcard(BULK_QUEUE_NAME):
+                    return total
+
+
+async def _burst(worker: Worker) -> Worker:
     try:
-        await asyncio.wait_for(worker.main(), timeout)
+        await worker.main()
     finally:
         await worker.close()
     return worker

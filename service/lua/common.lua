@@ -42,6 +42,11 @@ local function checked_category(record_key, always_sent)
   return category
 end
 
+-- The ARQ queue (lane) a notification's jobs go to; records made before lanes have none.
+local function record_queue(record_key, default)
+  return redis.call('HGET', record_key, 'queue') or default
+end
+
 -- ARQ's enqueue_job(..., _job_id=id): the job is written unless one (or its result) is there.
 local function enqueue(job_key, result_key, queue, id, payload, expiry_ms, score)
   if redis.call('EXISTS', job_key, result_key) > 0 then return 0 end

@@ -1,6 +1,6 @@
 -- Put a dead letter (a `failed` notification) back in the queue under the same id, unless its
 -- recipient may no longer get it.
--- KEYS: 1 record, 2 pending, 3 job, 4 job result, 5 queue, 6 suppressed
+-- KEYS: 1 record, 2 pending, 3 job, 4 job result, 5 queue unless the record names one, 6 suppressed
 -- ARGV: 1 now ms, 2 job payload, 3 job expiry ms, 4 ttl s, 5 always-sent categories (',a,b,')
 -- Returns {1, status before} when requeued, {2, refusal} when refused, {0, status} otherwise
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -19,5 +19,5 @@ move_status_index(id, status, 'queued', redis.call('HGET', KEYS[1], 'created_ms'
 redis.call('ZADD', KEYS[2], ARGV[1], id)
 -- ARQ refuses a _job_id while its result key exists: the old run's result must go.
 redis.call('DEL', KEYS[4])
-enqueue(KEYS[3], KEYS[4], KEYS[5], id, ARGV[2], ARGV[3], ARGV[1])
+enqueue(KEYS[3], KEYS[4], record_queue(KEYS[1], KEYS[5]), id, ARGV[2], ARGV[3], ARGV[1])
 return {1, status}

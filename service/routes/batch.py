@@ -6,6 +6,7 @@ so 500 items cost a couple of Redis round trips, not 500 requests' worth.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -39,7 +40,7 @@ def _parse(item: Any) -> NotificationIn | Rejected:
 @router.post("/batch")
 async def create_batch(body: BatchIn, ctx: AcceptContextDep, store: StoreDep, web_metrics: MetricsDep) -> dict[str, Any]:
     requests = [_parse(item) for item in body.notifications]
-    outcomes = await accept_requests(store, ctx, requests, now=datetime.now(UTC))
+    outcomes = await accept_requests(store, replace(ctx, batch=True), requests, now=datetime.now(UTC))
     repeats = await store.get_many([o.notification_id for o in outcomes
                                     if isinstance(o, Accepted) and o.record is None])
     results = []

@@ -22,6 +22,8 @@ from tests.support.smtp import ScriptedSMTP
 pytestmark = pytest.mark.e2e
 COUNT = 500
 MAX_JOBS = 100
+# Batch sends take the bulk lane: its worker process is the one under load.
+LANE = "bulk"
 
 
 @pytest.fixture
@@ -58,13 +60,13 @@ def _interrupted(redis_url: str, ids: list[str]) -> int:
 
 def test_sigkill_with_500_in_flight(loaded, redis_url: str, smtp: ScriptedSMTP):
     herald, ids = loaded
-    worker = herald.start("worker")
+    worker = herald.start(LANE)
     wait_until(lambda: statuses(redis_url, ids)["sending"] >= MAX_JOBS // 2, 30, "sends in flight")
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=10)
     at_kill = statuses(redis_url, ids)
     restarted = time.monotonic()
-    herald.start("worker")
+    herald.start(LANE)
     wait_until(lambda: statuses(redis_url, ids)["sent"] == COUNT, 120, "every notification sent")
     recovered = time.monotonic() - restarted
     received = Counter(smtp.notification_ids())
@@ -79,7 +81,7 @@ def test_sigkill_with_500_in_flight(loaded, redis_url: str, smtp: ScriptedSMTP):
 
 def test_sigterm_with_500_in_flight(loaded, redis_url: str, smtp: ScriptedSMTP):
     herald, ids = loaded
-    worker = herald.start("worker")
+    worker = herald.start(LANE)
     wait_until(lambda: statuses(redis_url, ids)["sending"] >= MAX_JOBS // 2, 30, "sends in flight")
     stopping = time.monotonic()
     worker.send_signal(signal.SIGTERM)
@@ -87,7 +89,7 @@ def test_sigterm_with_500_in_flight(loaded, redis_url: str, smtp: ScriptedSMTP):
     stopped_in = time.monotonic() - stopping
     after_stop = statuses(redis_url, ids)
     assert after_stop["sending"] == 0, after_stop
-    herald.start("worker")
+    herald.start(LANE)
     wait_until(lambda: statuses(redis_url, ids)["sent"] == COUNT, 120, "every notification sent")
     received = Counter(smtp.notification_ids())
     lost = len(set(ids) - set(received))

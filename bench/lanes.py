@@ -1,0 +1,99 @@
+"""Priority lanes under load: password resets, one at a time, while newsletters drain.
+
+The newsletters go in through the batch endpoint and take the bulk lane; each password reset is
+timed from the moment its POST is sent to the moment the SMTP server accepts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from bench import report
+from bench.http import HttpConnection, wait_ok
+from bench.procs import API_SECRET, herald_env, report_problems, start_redis, start_web, start_worker
+from service.embedded import free_port
+from service.queue import BULK_QUEUE_NAME
+from tests.support.smtp import ScriptedSMTP
+
+SMTP_DELAY = 0.2
+BATCH = 500
+
+
+async def run(*, newsletters: int, resets: int) -> None:
+    print(f"== Lanes: {resets} password resets, one at a time, while {newsletters} newsletters drain "
+          f"(SMTP {SMTP_DELAY * 1000:.0f} ms/message; web + worker + bulk, WORKER_MAX_JOBS=100)", flush=True)
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="herald-bench-lanes-")))
+        redis_server = start_redis(stack, tmp / "redis")
+        smtp = ScriptedSMTP(port=free_port())
+        smtp.script.delay = SMTP_DELAY
+        smtp.start()
+        stack.callback(smtp.stop)
+        env = herald_env(redis_url=redis_server.url, smtp_url=smtp.url, worker_max_jobs=100)
+        web, port = start_web(stack, env, tmp)
+        worker = start_worker(stack, env, tmp)
+        bulk = start_worker(stack, env, tmp, bulk=True)
+        await wait_ok(port, "/readyz", timeout=60, alive=lambda: (web.check_alive(), worker.check_alive()))
+        conn = HttpConnection(port, {"Authorization": f"Bearer {API_SECRET}"})
+        redis = Redis.from_url(redis_server.url)
+        try:
+            await _post_newsletters(conn, newsletters)
+            timings, backlog = await _time_resets(conn, redis, smtp, resets)
+        finally:
+            conn.close()
+            await redis.aclose()
+        ms = sorted(t * 1000 for t in timings)
+        print(f"  reset ms     p50 {report.percentile(ms, 50):.0f}  max {ms[-1]:.0f}  "
+              f"(accepted -> accepted by SMTP, which itself takes {SMTP_DELAY * 1000:.0f} ms)")
+        print(f"  bulk backlog {min(backlog)}-{max(backlog)} newsletters still queued while each reset was sent")
+        print(f"  bulk         {report.usage(bulk.memory_mib(), bulk.cpu_seconds())}")
+        report_problems(web, worker, bulk)
+
+
+async def _post_newsletters(conn: HttpConnection, count: int) -> None:
+    started = time.monotonic()
+    for start in range(0, count, BATCH):
+        items = [{"template": "newsletter", "to": f"reader{n}@example.com",
+                  "context": {"headline": "News", "body": "This week at Acme"}}
+                 for n in range(start, min(count, start + BATCH))]
+        status, _ = await conn.request("POST", "/v1/notifications/batch", json.dumps({"notifications": items}).encode())
+        if status != 200:
+            raise RuntimeError(f"batch answered {status}")
+    print(f"  newsletters  {count} accepted in {time.monotonic() - started:.1f} s", flush=True)
+
+
+async def _time_resets(conn: HttpConnection, redis: Redis, smtp: ScriptedSMTP,
+                       count: int) -> tuple[list[float], list[int]]:
+    timings, backlog = [], []
+    for n in range(count):
+        body = {"template": "user.password_reset", "to": f"user{n}@example.com",
+                "context": {"name": "Ada", "reset_url": f"https://acme.test/reset/{n}"}}
+        sent = time.monotonic()
+        status, answer = await conn.request("POST", "/v1/notifications", json.dumps(body).encode())
+        if status != 202:
+            raise RuntimeError(f"POST answered {status}")
+        arrived = await _arrival(smtp, json.loads(answer)["id"], deadline=sent + 30)
+        timings.append(arrived - sent)
+        backlog.append(await redis.zcard(BULK_QUEUE_NAME))
+        await asyncio.sleep(0.5)
+    return timings, backlog
+
+
+async def _arrival(smtp: ScriptedSMTP, notification_id: str, *, deadline: float) -> float:
+    while time.monotonic() < deadline:
+        for received in reversed(smtp.received):
+            if received.message["X-Herald-Notification"] == notification_id:
+                return received.at
+        await asyncio.sleep(0.005)
+    raise RuntimeError(f"{notification_id} was not delivered within 30 s")
+
+
+if __name__ == "__main__":
+    asyncio.run(run(newsletters=10_000, resets=10))

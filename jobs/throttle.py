@@ -1,0 +1,44 @@
+"""SEND_RATE_PER_SECOND: one send rate for every worker together, slowed when the server asks.
+
+The bucket lives in Redis (service.ratelimit), so two workers or twenty share the one rate. The
+default lane may run ahead of the bulk lane by a fifth of a second's worth of sends: a password
+reset gets a token that a newsletter is refused, and the total stays at the rate.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from jobs.smtp import Outcome, asks_to_slow_down
+from service.ratelimit import TokenBucket
+
+log = logging.getLogger("herald.throttle")
+BUCKET_KEY = "herald:rate:send"
+SLOWDOWN_KEY = "herald:rate:send:slow"
+# Longer waits go back to the queue (ARQ's Retry) instead of holding a job slot.
+MAX_WAIT_SECONDS = 10.0
+
+
+class SendThrottle:
+    def __init__(self, redis: Redis, *, rate: float, bulk: bool) -> None:
+        self.bucket = TokenBucket(redis, key=BUCKET_KEY, rate=rate, burst=1, slowdown_key=SLOWDOWN_KEY)
+        self.burst = 1.0 if bulk else max(2.0, rate / 5)
+
+    async def admit(self) -> float:
+        """0 once this send may go; otherwise the seconds to defer it by."""
+        return await self.bucket.wait_for_token(max_wait=MAX_WAIT_SECONDS, burst=self.burst)
+
+    async def observe(self, outcome: Outcome) -> None:
+        """Never raises: it runs after a send, whose outcome must still be recorded."""
+        if not asks_to_slow_down(outcome):
+            return
+        try:
+            factor = await self.bucket.slow_down()
+        except RedisError as exc:
+            log.warning("could not slow the send rate down: %s", exc)
+        else:
+            log.warning("the SMTP server asked us to slow down (%s): sending at %.0f%% of "
+                        "SEND_RATE_PER_SECOND for a minute", outcome.detail[:80], factor * 100)

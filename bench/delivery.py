@@ -19,9 +19,8 @@ from bench import report
 from bench.http import HttpConnection, Request, Sample, drive, wait_ok
 from bench.procs import API_SECRET, herald_env, report_problems, start_redis, start_web, start_worker
 from service.store import STATS_KEY
-from service.embedded import free_port
 from service.store import TERMINAL, attempts_key, record_key
-from tests.support.smtp import ScriptedSMTP
+from bench.smtp_sink import Replies, SmtpSink
 
 SMTP_DELAY = 0.2
 TRANSIENT_RATIO = 0.10
@@ -37,31 +36,6 @@ class DeliveryRun:
     worker_jobs: int = 100
     clients: int = 50
     time_cap: float = 600.0
-
-
-@dataclass
-class Replies:
-    """What the SMTP server answered to DATA, counted in its own thread."""
-
-    codes: Counter[str] = field(default_factory=Counter)
-    last_ok: float | None = None  # time.monotonic() of the last message accepted
-
-
-def count_replies(smtp: ScriptedSMTP) -> Replies:
-    """Wrap the scripted handler's DATA hook: ScriptedSMTP keeps only accepted messages, not 451s."""
-    replies = Replies()
-    original = smtp.handler.handle_DATA
-
-    async def handle_DATA(server: object, session: object, envelope: object) -> str:  # noqa: N802
-        answer = await original(server, session, envelope)
-        replies.codes[answer[:3]] += 1
-        if answer.startswith("250"):
-            replies.last_ok = time.monotonic()
-        return answer
-
-    # aiosmtpd looks hooks up on the handler instance when a connection opens.
-    smtp.handler.handle_DATA = handle_DATA  # type: ignore[method-assign]
-    return replies
 
 
 def notification_request(run_id: str) -> Callable[[int], Request]:
@@ -147,14 +121,12 @@ async def run(options: DeliveryRun) -> None:
     print(f"  {report.cpu_caveat()}", flush=True)
 
 
-def start_smtp(stack: ExitStack) -> tuple[ScriptedSMTP, Replies]:
-    smtp = ScriptedSMTP(port=free_port())
-    replies = count_replies(smtp)
+def start_smtp(stack: ExitStack) -> tuple[SmtpSink, Replies]:
+    smtp = SmtpSink().start()
+    stack.callback(smtp.stop)
     smtp.script.delay = SMTP_DELAY
     smtp.script.transient_ratio = TRANSIENT_RATIO
-    smtp.start()
-    stack.callback(smtp.stop)
-    return smtp, replies
+    return smtp, smtp.replies
 
 
 @dataclass

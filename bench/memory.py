@@ -16,8 +16,7 @@ import redis
 
 from bench.http import HttpConnection, timed, wait_ok
 from bench.procs import API_SECRET, herald_env, report_problems, start_redis, start_web, start_worker
-from service.embedded import free_port
-from tests.support.smtp import ScriptedSMTP
+from bench.smtp_sink import SmtpSink
 
 BATCH = 500
 DRAIN_CAP_SECONDS = 600
@@ -42,7 +41,7 @@ async def run(count: int) -> None:
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="herald-bench-memory-") as tmp:
         logs = Path(tmp)
         store = start_redis(stack, logs / "redis")
-        smtp = ScriptedSMTP(port=free_port()).start()
+        smtp = SmtpSink().start()
         stack.callback(smtp.stop)
         env = herald_env(redis_url=store.url, smtp_url=smtp.url, worker_max_jobs=100)
         web, port = start_web(stack, env, logs)
@@ -60,7 +59,7 @@ async def run(count: int) -> None:
         queued = _used(client) - baseline
         print(f"  redis        {queued / count:.0f} bytes per queued notification "
               f"(record, indexes, audit entry, ARQ job), {queued / 2**20:.1f} MiB in all")
-        worker = start_worker(stack, env, logs)
+        worker = start_worker(stack, env, logs, bulk=True)  # batch sends take the bulk lane
         started = time.monotonic()
         while _sent(client) < count and time.monotonic() - started < DRAIN_CAP_SECONDS:
             worker.check_alive()

@@ -15,6 +15,15 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[rank - 1]
 
 
+def sustained_rate(arrivals: list[float]) -> float:
+    """Messages a second between the 10th and 90th percentile of sorted arrival times: the
+    steady state, without the ramp-up or the tail of retries."""
+    if len(arrivals) < 10:
+        return float("nan")
+    low, high = len(arrivals) // 10, len(arrivals) * 9 // 10
+    return (high - low) / max(arrivals[high] - arrivals[low], 1e-9)
+
+
 def latency_line(samples: list[Sample]) -> str:
     answered = sorted(s.seconds * 1000 for s in samples if s.status is not None)
     if not answered:

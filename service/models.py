@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
@@ -121,9 +122,10 @@ class NotificationIn(BaseModel):
             raise ValueError("a digest item goes out with the recipient's digest: no delay or send_at")
         return self
 
-    @property
+    @cached_property
     def recipient(self) -> Recipient:
-        return self.to if isinstance(self.to, Recipient) else Recipient(email=self.to)
+        # `to` was validated (and normalized) already: no second trip through email-validator.
+        return self.to if isinstance(self.to, Recipient) else Recipient.model_construct(email=self.to, name=None)
 
     def fingerprint(self) -> str:
         """Identifies the request for idempotency: the same key with another request is a conflict."""

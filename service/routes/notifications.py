@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, status
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from fastapi.responses import JSONResponse
 
 from service.accept import Conflict, Rejected, accept, schedule_time
 from service.deps import AcceptContextDep, ActorDep, MetricsDep, QueueDep, SettingsDep, StoreDep
@@ -46,7 +45,7 @@ async def create_notification(
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN)
     ] = None,
-) -> JSONResponse:
+) -> Response:
     if idempotency_key is not None:
         if body.idempotency_key not in (None, idempotency_key):
             raise unprocessable(["header", "Idempotency-Key"], "the Idempotency-Key header and idempotency_key differ")
@@ -62,8 +61,10 @@ async def create_notification(
     else:
         notification = NotificationOut.from_record(result.record | {"attempts": []})
         web_metrics.accepted.labels(notification.template, notification.status).inc()
-    return JSONResponse(
-        notification.model_dump(mode="json"),
+    # pydantic-core writes the JSON itself, without a dict in between.
+    return Response(
+        notification.model_dump_json(),
+        media_type="application/json",
         status_code=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK,
         headers={"Location": f"/v1/notifications/{result.notification_id}"},
     )

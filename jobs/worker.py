@@ -56,11 +56,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         ctx["throttle"] = SendThrottle(ctx["redis"], rate=settings.send_rate_per_second, bulk=ctx["bulk"])
     ctx["lease_seconds"] = settings.job_timeout_seconds + 60
     ctx["sweep_grace_seconds"] = settings.sweep_grace_seconds
-    ctx["accept_context"] = Context(
-        catalog=ctx["catalog"], actor="herald", mail_domain=settings.mail_domain,
-        audit_retention=settings.audit_retention_seconds, retention=settings.retention_seconds,
-        bulk_lane=settings.bulk_lane,
-    )
+    ctx["accept_context"] = Context.from_settings(settings, ctx["catalog"], actor="herald")
     log.info("herald worker ready: %d templates, SMTP %s:%d", len(ctx["catalog"].templates),
              smtp.hostname, smtp.port)
 

@@ -17,6 +17,7 @@ from typing import Any
 from service import audit
 from service.models import NotificationIn, iso, missing_detail
 from service.queue import deliver_job, lane
+from service.settings import Settings
 from service.store import Created, NewRecord, Store
 from service.templates import ALWAYS_SENT, RENDER_ERRORS, Catalog, MissingVariables, Template, TemplateNotFound
 
@@ -57,6 +58,12 @@ class Context:
     retention: int
     bulk_lane: bool = True
     batch: bool = False  # the requests came in a batch: bulk traffic, except security mail
+
+    @classmethod
+    def from_settings(cls, settings: Settings, catalog: Catalog, *, actor: str) -> Context:
+        return cls(catalog=catalog, actor=actor, mail_domain=settings.mail_domain,
+                   audit_retention=settings.audit_retention_seconds, retention=settings.retention_seconds,
+                   bulk_lane=settings.bulk_lane)
 
 
 def _due(request: NotificationIn, now: datetime) -> datetime:

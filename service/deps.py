@@ -6,6 +6,7 @@ which cost more than the whole of accepting a notification.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from arq.connections import ArqRedis
@@ -55,15 +56,9 @@ async def authenticate(request: Request) -> str:
 ActorDep = Annotated[str, Depends(authenticate)]
 
 
-async def accept_context(settings: SettingsDep, catalog: CatalogDep, actor: ActorDep) -> Context:
-    return Context(
-        catalog=catalog,
-        actor=actor,
-        mail_domain=settings.mail_domain,
-        audit_retention=settings.audit_retention_seconds,
-        retention=settings.retention_seconds,
-        bulk_lane=settings.bulk_lane,
-    )
+async def accept_context(request: Request, actor: ActorDep) -> Context:
+    # Built once per app (see factory); only the actor differs between requests.
+    return replace(request.app.state.accept_context, actor=actor)
 
 
 AcceptContextDep = Annotated[Context, Depends(accept_context)]

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service import errors, logs
+from service.accept import Context
 from service.auth import ApiKeyAuth
 from service.limits import BodySizeLimit
 from service.metrics import WebMetrics
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.state.settings = settings
     app.state.catalog = catalog or load_catalog(settings.templates_dir)
     app.state.metrics = WebMetrics()
+    app.state.accept_context = Context.from_settings(settings, app.state.catalog, actor="")
     errors.install(app)
     app.add_middleware(ApiKeyAuth, keys=settings.api_keys, rate_per_second=settings.rate_limit_per_second)
     # Outermost: an oversized body is refused before anything else reads it.

@@ -15,8 +15,7 @@ REMINDER = {"template": "reminder", "context": {"name": "Ada", "title": "Call mu
 
 
 def accept_context(app, settings) -> Context:
-    return Context(catalog=app.state.catalog, actor="herald", mail_domain=settings.mail_domain,
-                   audit_retention=settings.audit_retention_seconds, retention=settings.retention_seconds)
+    return Context.from_settings(settings, app.state.catalog, actor="herald")
 
 
 async def fold(client, to="ada@example.com", body=REMINDER, period="daily") -> dict:

@@ -175,7 +175,7 @@ class Store:
             new.ttl, "" if new.due_ms is None else new.due_ms, to["email"].lower(),
             new.category_checked or "", job.payload if job else "", job.score_ms if job else 0,
             job.expires_ms if job else 0, new.audit or "", new.audit_min_id, record["created_ms"],
-            new.ttl, *_flatten({"id": record["id"], **record}),
+            new.ttl, json.dumps(_flatten({"id": record["id"], **record}), separators=(",", ":")),
         ]
         return keys, argv
 

@@ -56,6 +56,7 @@ class Row:
     trip: TripFigures | None = None
     web_mib: float = 0.0
     worker_mib: float | None = None
+    workers: str = ""  # the worker processes the figure sums, e.g. worker+bulk
     error: str = ""
 
     def api_rate(self) -> float | None:
@@ -70,6 +71,7 @@ class Row:
         self.web_mib = max(self.web_mib, web)
         if worker is not None:
             self.worker_mib = max(self.worker_mib or 0.0, worker)
+            self.workers = "+".join(running.worker_names())
 
 
 def parse_targets(text: str) -> list[str]:
@@ -140,7 +142,7 @@ async def measure_target(shared: Shared, target: Target, options: PeersRun, gene
     except Exception as exc:  # one broken target must not hide the others' figures
         row.error = f"{type(exc).__name__}: {exc}"
         print(f"  FAILED       {row.error}", flush=True)
-    print(f"  memory       web {row.web_mib:.0f} MiB, worker {_mib(row.worker_mib)} (peak RSS); "
+    print(f"  memory       web {row.web_mib:.0f} MiB, {row.workers or 'worker'} {_mib(row.worker_mib)} (peak RSS); "
           f"{time.monotonic() - started:.0f} s for this target", flush=True)
     return row
 
@@ -200,6 +202,9 @@ def table(rows: list[Row]) -> list[str]:
     lines += [f"{row.target.label}: {row.error}" for row in rows if row.error]
     lines.append("all in s: first POST to the last delivery, '-' when any was lost; "
                  "low: one at a time, POST sent -> SMTP 250")
+    summed = [f"{row.target.label} {row.workers}" for row in rows if "+" in row.workers]
+    lines.append("worker MiB: peak RSS summed over the worker processes and their children (Celery prefork: "
+                 f"parent + pool){'; ' + ', '.join(summed) if summed else ''}")
     return lines
 
 

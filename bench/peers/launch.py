@@ -38,6 +38,9 @@ class Running:
         for child in self.children:
             child.check_alive()
 
+    def worker_names(self) -> list[str]:
+        return [c.name for c in self.children if c.name != WEB]
+
     def peaks(self) -> tuple[float, float | None]:
         """Peak RSS (MiB) of the web, and of all the workers with their children summed (None: no worker)."""
         web = sum(tree_peak_mib(c.pid) for c in self.children if c.name == WEB)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 
@@ -47,16 +48,21 @@ def tree_peak_mib(pid: int) -> float:
     return peak_mib(pid) + sum(peak_mib(child) for child in descendants(pid))
 
 
-def kill_leftovers(pids: list[int]) -> list[int]:
-    """SIGKILL those of `pids` (a stopped parent's children, listed before it stopped) still running."""
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def kill_leftovers(pids: list[int], grace: float = 5.0) -> list[int]:
+    """SIGKILL those of `pids` (a stopped parent's children, listed before it stopped) still running
+    after `grace` seconds: a pool process may still be on its way out when its parent has gone."""
+    deadline = time.monotonic() + grace
+    while any(running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
     killed = []
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-        except OSError:
-            continue
-        if state == "Z":
-            continue
+    for pid in filter(running, pids):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:

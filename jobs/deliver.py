@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from jobs.backoff import backoff_seconds
 from jobs.message import build_message
 from jobs.smtp import Outcome
-from service import recipients, tokens
+from service import logs, recipients, tokens
 from service.models import iso
 from service.store import ACTIVE, Store, recipient_email
 from service.templates import ALWAYS_SENT, RENDER_ERRORS
@@ -116,6 +116,7 @@ async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: 
     attempt = _attempt(n, label, outcome.code, outcome.detail, started)
     if outcome.kind == "sent":
         await _finish(store, nid, attempt, status="sent", sent_at=iso(_now()), error=None)
+        _log("notification.sent", record, attempt)
         return "sent"
     if outcome.kind == "bounce":
         to_email = recipient_email(record)
@@ -123,19 +124,29 @@ async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: 
         await _persist(lambda: recipients.suppress(store.redis, to_email, reason=reason, at=iso(_now())))
         await _finish(store, nid, attempt, status="failed", error=f"hard bounce, address suppressed: {outcome.detail}",
                       last_code=outcome.code, failed_ms=int(_now().timestamp() * 1000))
+        _log("notification.bounced", record, attempt)
         return "bounced"
     tries = n - int(record.get("round_start") or 0)  # a requeued dead letter gets MAX_TRIES again
     if outcome.kind == "rejected" or tries >= settings.max_tries:
         reason = outcome.detail if outcome.kind == "rejected" else f"gave up after {tries} tries: {outcome.detail}"
         await _finish(store, nid, attempt, status="failed", error=reason, last_code=outcome.code,
                       failed_ms=int(_now().timestamp() * 1000))
+        _log("notification.failed", record, attempt)
         return "failed"
     delay = backoff_seconds(tries, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
     next_ms = int((_now().timestamp() + delay) * 1000)
     fields = {"status": "retrying", "due_ms": next_ms, "error": outcome.detail}
     await _persist(lambda: store.transition(
         nid, allowed=["sending"], attempt=attempt, fields=fields, pending=next_ms, count=label))
+    _log("notification.retry", record, attempt, retry_in_s=round(delay, 1))
     raise Retry(defer=delay)
+
+
+def _log(event: str, record: dict[str, Any], attempt: dict[str, Any], **extra: Any) -> None:
+    # The id leads to everything else; the address and the server's reply text stay in the record.
+    logs.event(log, event, id=record["id"], template=record["template"], category=record["category"],
+               attempt=attempt["n"], outcome=attempt["outcome"], smtp_code=attempt["smtp_code"],
+               duration_ms=attempt["duration_ms"], **extra)
 
 
 async def _finish(store: Store, nid: str, attempt: dict[str, Any], **fields: Any) -> None:

@@ -57,6 +57,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["lease_seconds"] = settings.job_timeout_seconds + 60
     ctx["sweep_grace_seconds"] = settings.sweep_grace_seconds
     ctx["accept_context"] = Context.from_settings(settings, ctx["catalog"], actor="herald")
+    # ARQ logs two lines per job; Herald's own `notification.*` line says more, in one.
+    logging.getLogger("arq.worker").setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)
     log.info("herald worker ready: %d templates, SMTP %s:%d", len(ctx["catalog"].templates),
              smtp.hostname, smtp.port)
 
@@ -128,7 +130,7 @@ def _cron_jobs(settings: Settings) -> list[Any]:
 
 def from_environment(*, bulk: bool = False) -> dict[str, Any]:
     settings = load_settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     _use_uvloop()
     return worker_settings(settings, bulk=bulk)
 

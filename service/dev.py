@@ -48,6 +48,7 @@ def _environment() -> tuple[dict[str, str], list[object]]:
     env.setdefault("MAIL_FROM", "Herald Dev <herald@localhost.test>")
     env.setdefault("PORT", "8000")
     env.setdefault("PUBLIC_URL", f"http://127.0.0.1:{env['PORT']}")  # so unsubscribe links work here
+    env.setdefault("LOG_FORMAT", "text")  # readable lines in development; JSON is the default elsewhere
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env, started
 

@@ -39,7 +39,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None, *, catalog: Catalog | None = None) -> FastAPI:
     settings = settings or load_settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     app = FastAPI(title="Herald", version="0.1.0", lifespan=_lifespan)
     # No redirects, ever: a one-click unsubscribe POST must be answered, not bounced elsewhere.
     app.router.redirect_slashes = False

@@ -1,16 +1,50 @@
-"""Herald's own log lines (the `herald.*` loggers), to stderr, in both processes."""
+"""Herald's own log lines (the `herald.*` loggers), to stderr, in both processes.
+
+One line per event. In production (LOG_FORMAT=json) each line is a JSON object that a log
+pipeline can index; in development (`text`) it reads as `event key=value ...`. Fields are
+passed with `event()`, never formatted into the message, so the JSON stays structured.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import time
+from typing import Any
 
 
-def configure(level: str) -> None:
+class _Json(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {"at": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+                                "level": record.levelname.lower(), "logger": record.name,
+                                "event": record.getMessage()}
+        line |= getattr(record, "fields", {})
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+class _Text(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = getattr(record, "fields", {})
+        return text + "".join(f" {key}={value}" for key, value in fields.items())
+
+
+def configure(level: str, fmt: str = "text") -> None:
     logger = logging.getLogger("herald")
     logger.setLevel(level)
     if not logger.handlers:  # uvicorn and ARQ configure only their own loggers
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
+        logger.addHandler(logging.StreamHandler(sys.stderr))
         logger.propagate = False
+    formatter = _Json() if fmt == "json" else _Text("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    formatter.converter = time.gmtime  # timestamps in UTC, as the "Z" says
+    for handler in logger.handlers:
+        handler.setFormatter(formatter)
+
+
+def event(logger: logging.Logger, name: str, *, level: int = logging.INFO, **fields: Any) -> None:
+    """`name` is the event (`notification.sent`); fields go into the line as they are."""
+    if logger.isEnabledFor(level):
+        logger.log(level, name, extra={"fields": fields})

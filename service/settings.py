@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     send_rate_per_second: float = Field(default=0, ge=0)  # messages/s for all workers together; 0 = off
     sweep_grace_seconds: float = Field(default=30, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"  # the development command sets text
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # a batch of 500 fits easily
     digest_hour: int = Field(default=8, ge=0, le=23)  # UTC
     digest_weekday: int = Field(default=0, ge=0, le=6)  # Monday

@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--worker-jobs N] [--part latency|delivery|all|peers] [--targets herald,arq100]`.
+"""`python -m bench [--quick] [--worker-jobs N] [--part latency|delivery|...|all|peers] [--targets herald,arq100]`.
 
 `--part peers` (side by side with the peers in bench/peers/) is not part of `all`: it takes about 15 minutes.
 """
@@ -11,7 +11,7 @@ import os
 import platform
 import time
 
-from bench import compare, delivery, latency, memory, roundtrips
+from bench import compare, delivery, lanes, latency, memory, roundtrips, scaleout
 
 
 def parse_args() -> argparse.Namespace:
@@ -20,7 +20,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--worker-jobs", type=int, default=100, help="WORKER_MAX_JOBS for part 2 (default 100)")
     parser.add_argument("--requests", type=int, help="measured POSTs in part 1 (default 5,000; --quick 1,000)")
     parser.add_argument("--notifications", type=int, help="notifications in part 2 (default 2,000; --quick 300)")
-    parser.add_argument("--part", choices=("latency", "roundtrips", "delivery", "memory", "all", "peers"),
+    parser.add_argument("--part", choices=("latency", "roundtrips", "delivery", "lanes", "scaleout", "memory", "all",
+                                           "peers"),
                         default="all")
     parser.add_argument("--targets", type=compare.parse_targets, default=list(compare.TARGETS),
                         help=f"for --part peers, comma-separated (default all: {','.join(compare.TARGETS)})")
@@ -44,6 +45,10 @@ async def main(args: argparse.Namespace) -> None:
         await roundtrips.run()
     if args.part in ("delivery", "all"):
         await delivery.run(delivery.DeliveryRun(notifications=args.notifications, worker_jobs=args.worker_jobs))
+    if args.part in ("lanes", "all"):
+        await lanes.run(newsletters=2000 if args.quick else 10_000, resets=5 if args.quick else 10)
+    if args.part in ("scaleout", "all"):
+        await scaleout.run(notifications=args.notifications, requests=args.requests)
     if args.part in ("memory", "all"):
         await memory.run(args.memory_notifications)
     if args.part == "peers":

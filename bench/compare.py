@@ -104,7 +104,7 @@ def print_header(options: PeersRun, generator: str) -> None:
     print(f"== Peers: side by side{' (--quick)' if options.quick else ''}: {', '.join(options.targets)}")
     print(f"  {machine()}")
     print(f"  load gen     {api_load.describe(generator)}")
-    print(f"  SMTP         one server for all: {SMTP_DELAY * 1000:.0f} ms per message, a seeded "
+    print(f"  SMTP         one server for all, in a process of its own: {SMTP_DELAY * 1000:.0f} ms per message, a seeded "
           f"{TRANSIENT_RATIO:.0%} answered 451 (the same draw for each target); one redis-server, flushed "
           "between phases")
     print(f"  API          {options.api_seconds:.0f} s of POST /v1/notifications, {api_load.WARMUP_REQUESTS} "

@@ -11,7 +11,8 @@ from bench.peers.targets import HERALD_HEADER
 
 
 class Arrivals:
-    """Reads the server's accepted messages incrementally; `reset` gives every target the same start."""
+    """Reads the accepted messages of the benchmark's SMTP sink (a process of its own) incrementally;
+    `reset` gives every target the same start."""
 
     def __init__(self, stack: ExitStack) -> None:
         self.smtp, self.replies = start_smtp(stack)

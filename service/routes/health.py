@@ -8,7 +8,7 @@ from redis.exceptions import RedisError
 
 from service.deps import MetricsDep, QueueDep, StoreDep
 from service.metrics import CONTENT_TYPE
-from service.queue import WORKER_HEALTH_KEY
+from service.queue import BULK_WORKER_HEALTH_KEY, WORKER_HEALTH_KEY
 
 router = APIRouter(tags=["health"])
 
@@ -21,13 +21,15 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", responses={503: {"description": "Redis unreachable or no fresh worker heartbeat"}})
 async def readyz(queue: QueueDep) -> JSONResponse:
     try:
-        await queue.ping()
-        worker_alive = bool(await queue.exists(WORKER_HEALTH_KEY))
+        async with queue.pipeline(transaction=False) as pipe:
+            pipe.ping().exists(WORKER_HEALTH_KEY).exists(BULK_WORKER_HEALTH_KEY)
+            _, worker_alive, bulk_alive = await pipe.execute()
     except (RedisError, OSError):
         return JSONResponse({"status": "unavailable", "redis": False, "worker": False}, status_code=503)
+    # Only the default lane decides readiness: a deployment may leave the bulk lane off.
     code = 200 if worker_alive else 503
-    return JSONResponse({"status": "ok" if worker_alive else "no worker", "redis": True, "worker": worker_alive},
-                        status_code=code)
+    return JSONResponse({"status": "ok" if worker_alive else "no worker", "redis": True,
+                         "worker": bool(worker_alive), "bulk_worker": bool(bulk_alive)}, status_code=code)
 
 
 @router.get("/metrics", response_class=PlainTextResponse,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.queue import WORKER_HEALTH_KEY
+from service.queue import BULK_WORKER_HEALTH_KEY, WORKER_HEALTH_KEY
 
 
 async def test_healthz(client):
@@ -15,6 +15,9 @@ async def test_readyz_needs_a_fresh_worker_heartbeat(client, app):
     await app.state.queue.set(WORKER_HEALTH_KEY, b"alive", px=5000)
     ready = await client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["worker"] is True
+    assert ready.json()["bulk_worker"] is False  # reported, but the bulk lane may be off
+    await app.state.queue.set(BULK_WORKER_HEALTH_KEY, b"alive", px=5000)
+    assert (await client.get("/readyz")).json()["bulk_worker"] is True
 
 
 async def test_metrics_is_prometheus_text(client):

@@ -104,9 +104,9 @@ def print_header(options: PeersRun, generator: str) -> None:
     print(f"== Peers: side by side{' (--quick)' if options.quick else ''}: {', '.join(options.targets)}")
     print(f"  {machine()}")
     print(f"  load gen     {api_load.describe(generator)}")
-    print(f"  SMTP         one server for all, in a process of its own: {SMTP_DELAY * 1000:.0f} ms per message, a seeded "
-          f"{TRANSIENT_RATIO:.0%} answered 451 (the same draw for each target); one redis-server, flushed "
-          "between phases")
+    print(f"  SMTP         one server for all, in a process of its own: {SMTP_DELAY * 1000:.0f} ms per message, "
+          f"a seeded {TRANSIENT_RATIO:.0%} answered 451 (the same draw for each target); one redis-server, "
+          "flushed between phases")
     print(f"  API          {options.api_seconds:.0f} s of POST /v1/notifications, {api_load.WARMUP_REQUESTS} "
           "warm-up requests first; workers running, as deployed (their backlog is dropped after the phase)")
     print(f"  delivery     {options.notifications} notifications; rate between the 10th and 90th percentile "
@@ -202,6 +202,8 @@ def table(rows: list[Row]) -> list[str]:
     lines += [f"{row.target.label}: {row.error}" for row in rows if row.error]
     lines.append("all in s: first POST to the last delivery, '-' when any was lost; "
                  "low: one at a time, POST sent -> SMTP 250")
+    if any(row.target.key == "background" for row in rows):
+        lines.append("deliv msg/s: BackgroundTasks starts every accepted send at once, so its rate is its API's pace")
     summed = [f"{row.target.label} {row.workers}" for row in rows if "+" in row.workers]
     lines.append("worker MiB: peak RSS summed over the worker processes and their children (Celery prefork: "
                  f"parent + pool){'; ' + ', '.join(summed) if summed else ''}")

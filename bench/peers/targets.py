@@ -38,7 +38,8 @@ class Target:
 
 def argv(line: str, port: int) -> list[str]:
     """A Procfile line as arguments: $PORT filled in, 0.0.0.0 bound to loopback, the venv's executables."""
-    words = [word.replace("0.0.0.0", "127.0.0.1") for word in shlex.split(string.Template(line).safe_substitute(PORT=port))]
+    filled = string.Template(line).safe_substitute(PORT=port)
+    words = [word.replace("0.0.0.0", "127.0.0.1") for word in shlex.split(filled)]
     executable = BIN / words[0]
     return [str(executable) if executable.exists() else words[0], *words[1:]]
 

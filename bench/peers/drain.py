@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from bench.delivery import SETTLE_SECONDS
 from bench.http import drive
 from bench.peers import client
 from bench.peers.arrivals import Arrivals
+from bench import report
 from bench.report import non_202
 
 POLL_SECONDS = 0.5
@@ -34,10 +36,8 @@ class DrainFigures:
 
     def sustained_rate(self) -> float | None:
         """Deliveries per second between the 10th and the 90th percentile of arrivals."""
-        n = len(self.firsts)
-        low, high = round(0.1 * (n - 1)), round(0.9 * (n - 1))
-        span = self.firsts[high] - self.firsts[low] if n > 1 else 0.0
-        return (high - low) / span if span > 0 else None
+        rate = report.sustained_rate(self.firsts)
+        return None if math.isnan(rate) else rate
 
     def all_delivered(self) -> float | None:
         """Seconds from the first POST until the last one arrived; None while any is lost."""

@@ -56,11 +56,13 @@ def stop_tree(child: Child) -> None:
         print(f"    ({child.name} left {len(killed)} children running; killed them: {killed})")
 
 
-def start(stack: ExitStack, target: Target, shared: Shared, phase: str) -> Running:
+def start(stack: ExitStack, target: Target, shared: Shared, phase: str, *, web_only: bool = False) -> Running:
     port = free_port()
     env = target.environment(redis_url=shared.redis_url, smtp_url=shared.arrivals.url, port=port)
     children = []
     for name, line in target.processes().items():
+        if web_only and name != WEB:
+            continue
         child = Child(name, argv(line, port), env, shared.logs / f"{target.key}-{phase}-{name}.log")
         stack.callback(stop_tree, child)
         children.append(child)
@@ -95,13 +97,16 @@ def report_problems(running: Running) -> None:
 
 
 @asynccontextmanager
-async def session(shared: Shared, target: Target, phase: str) -> AsyncIterator[Running]:
-    """Fresh processes on a flushed Redis, so no phase inherits another's backlog."""
+async def session(shared: Shared, target: Target, phase: str, *,
+                  web_only: bool = False) -> AsyncIterator[Running]:
+    """Fresh processes on a flushed Redis, so no phase inherits another's backlog. `web_only`: the
+    web process alone (what accepting costs, the queue absorbing it), nothing proven end to end."""
     try:
         with ExitStack() as stack:  # stops every process started, even on errors
-            running = start(stack, target, shared, phase)
+            running = start(stack, target, shared, phase, web_only=web_only)
             await wait_ok(running.port, "/healthz", timeout=STARTUP_SECONDS, alive=running.check_alive)
-            await prove(running, shared.arrivals)
+            if not web_only:
+                await prove(running, shared.arrivals)
             yield running
         report_problems(running)
     finally:

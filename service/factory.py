@@ -12,6 +12,7 @@ from service import errors, logs
 from service.accept import Context
 from service.auth import ApiKeyAuth
 from service.limits import BodySizeLimit
+from service.requestlog import RequestLog
 from service.metrics import WebMetrics
 from service.queue import open_queue
 from service.routes import audit, batch, digests, health, notifications, recipients, templates, unsubscribe
@@ -49,8 +50,11 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.state.accept_context = Context.from_settings(settings, app.state.catalog, actor="")
     errors.install(app)
     app.add_middleware(ApiKeyAuth, keys=settings.api_keys, rate_per_second=settings.rate_limit_per_second)
-    # Outermost: an oversized body is refused before anything else reads it.
+    # An oversized body is refused before anything else reads it.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Outermost: every answer, 401 and 413 included, gets its request id and its log line.
+    app.add_middleware(RequestLog)
+    logging.getLogger("uvicorn.access").disabled = True  # Herald's own line replaces it
     for module in (batch, notifications, digests, audit, templates, recipients, unsubscribe, health):
         app.include_router(module.router)
     return app

@@ -11,7 +11,18 @@ import json
 import logging
 import sys
 import time
+from contextvars import ContextVar
 from typing import Any
+
+# Set by service.requestlog for the duration of an HTTP request: every line logged meanwhile carries it.
+REQUEST_ID: ContextVar[str | None] = ContextVar("herald_request_id", default=None)
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields = dict(getattr(record, "fields", {}))
+    if (request_id := REQUEST_ID.get()) is not None:
+        fields["request_id"] = request_id
+    return fields
 
 
 class _Json(logging.Formatter):
@@ -19,7 +30,7 @@ class _Json(logging.Formatter):
         line: dict[str, Any] = {"at": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
                                 "level": record.levelname.lower(), "logger": record.name,
                                 "event": record.getMessage()}
-        line |= getattr(record, "fields", {})
+        line |= _fields(record)
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str, ensure_ascii=False)
@@ -28,7 +39,7 @@ class _Json(logging.Formatter):
 class _Text(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        fields = getattr(record, "fields", {})
+        fields = _fields(record)
         return text + "".join(f" {key}={value}" for key, value in fields.items())
 
 

@@ -68,3 +68,53 @@ async def test_each_delivery_outcome_is_one_event_without_the_address(client, se
     for r in deliveries:
         assert {"id", "template", "category", "attempt", "duration_ms"} <= set(r.fields)
         assert "@" not in json.dumps(r.fields)
+
+
+@pytest.fixture
+def http_lines():
+    keep = _Keep()
+    logger = logging.getLogger("herald.http")
+    logger.addHandler(keep)
+    try:
+        yield keep.records
+    finally:
+        logger.removeHandler(keep)
+
+
+async def test_every_request_has_an_id_and_one_line_without_the_url(client, http_lines):
+    answer = await client.get("/v1/recipients/ada@example.com/preferences", headers=AUTH)
+    assert answer.status_code == 200
+    [line] = http_lines
+    assert line.getMessage() == "http.request"
+    assert line.fields["route"] == "/v1/recipients/{email}/preferences"  # the template, not the address
+    assert line.fields["status"] == 200 and line.fields["actor"] == "test" and line.fields["method"] == "GET"
+    assert len(answer.headers["X-Request-ID"]) == 32
+
+
+async def test_a_given_request_id_is_kept_and_a_strange_one_replaced(client, http_lines):
+    kept = await client.get("/v1/templates", headers=AUTH | {"X-Request-ID": "trace-42.a"})
+    assert kept.headers["X-Request-ID"] == "trace-42.a"
+    odd = await client.get("/v1/templates", headers=AUTH | {"X-Request-ID": "bad id\twith spaces"})
+    assert odd.headers["X-Request-ID"] != "bad id\twith spaces" and len(odd.headers["X-Request-ID"]) == 32
+    refused = await client.get("/v1/templates", headers={"Authorization": "Bearer wrong-key"})
+    assert refused.status_code == 401 and refused.headers["X-Request-ID"]
+    assert [r.fields["status"] for r in http_lines] == [200, 200, 401]
+
+
+async def test_lines_logged_during_a_request_carry_its_id(client, deliveries):
+    seen = []
+    logger = logging.getLogger("herald.test")
+
+    class Spy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(logs._fields(record))
+
+    spy = Spy()
+    logger.addHandler(spy)
+    token = logs.REQUEST_ID.set("r-1")
+    try:
+        logs.event(logger, "something.happened", n=1)
+    finally:
+        logs.REQUEST_ID.reset(token)
+        logger.removeHandler(spy)
+    assert seen == [{"n": 1, "request_id": "r-1"}]

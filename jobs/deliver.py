@@ -22,6 +22,7 @@ from jobs.backoff import backoff_seconds
 from jobs.message import build_message
 from jobs.smtp import Outcome
 from service import logs, recipients, tokens
+from service.metrics import delivery_counts
 from service.models import iso
 from service.store import ACTIVE, Store, recipient_email
 from service.templates import ALWAYS_SENT, RENDER_ERRORS
@@ -115,21 +116,21 @@ async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: 
     label = {"transient": "transient_failure", "bounce": "hard_bounce"}.get(outcome.kind, outcome.kind)
     attempt = _attempt(n, label, outcome.code, outcome.detail, started)
     if outcome.kind == "sent":
-        await _finish(store, nid, attempt, status="sent", sent_at=iso(_now()), error=None)
+        await _finish(store, record, attempt, status="sent", sent_at=iso(_now()), error=None)
         _log("notification.sent", record, attempt)
         return "sent"
     if outcome.kind == "bounce":
         to_email = recipient_email(record)
         reason = f"hard bounce: {outcome.detail}"[:300]
         await _persist(lambda: recipients.suppress(store.redis, to_email, reason=reason, at=iso(_now())))
-        await _finish(store, nid, attempt, status="failed", error=f"hard bounce, address suppressed: {outcome.detail}",
+        await _finish(store, record, attempt, status="failed", error=f"hard bounce, address suppressed: {outcome.detail}",
                       last_code=outcome.code, failed_ms=int(_now().timestamp() * 1000))
         _log("notification.bounced", record, attempt)
         return "bounced"
     tries = n - int(record.get("round_start") or 0)  # a requeued dead letter gets MAX_TRIES again
     if outcome.kind == "rejected" or tries >= settings.max_tries:
         reason = outcome.detail if outcome.kind == "rejected" else f"gave up after {tries} tries: {outcome.detail}"
-        await _finish(store, nid, attempt, status="failed", error=reason, last_code=outcome.code,
+        await _finish(store, record, attempt, status="failed", error=reason, last_code=outcome.code,
                       failed_ms=int(_now().timestamp() * 1000))
         _log("notification.failed", record, attempt)
         return "failed"
@@ -137,7 +138,8 @@ async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: 
     next_ms = int((_now().timestamp() + delay) * 1000)
     fields = {"status": "retrying", "due_ms": next_ms, "error": outcome.detail}
     await _persist(lambda: store.transition(
-        nid, allowed=["sending"], attempt=attempt, fields=fields, pending=next_ms, count=label))
+        nid, allowed=["sending"], attempt=attempt, fields=fields, pending=next_ms,
+        counts=delivery_counts(label, attempt, record, now_ms=int(time.time() * 1000))))
     _log("notification.retry", record, attempt, retry_in_s=round(delay, 1))
     raise Retry(defer=delay)
 
@@ -149,10 +151,11 @@ def _log(event: str, record: dict[str, Any], attempt: dict[str, Any], **extra: A
                duration_ms=attempt["duration_ms"], **extra)
 
 
-async def _finish(store: Store, nid: str, attempt: dict[str, Any], **fields: Any) -> None:
+async def _finish(store: Store, record: dict[str, Any], attempt: dict[str, Any], **fields: Any) -> None:
+    counts = delivery_counts(attempt["outcome"], attempt, record, now_ms=int(time.time() * 1000))
     await _persist(lambda: store.transition(
-        nid, allowed=["sending"], attempt=attempt, fields=fields, pending=None, ttl=store.retention,
-        count=attempt["outcome"]))
+        record["id"], allowed=["sending"], attempt=attempt, fields=fields, pending=None, ttl=store.retention,
+        counts=counts))
 
 
 async def _persist(write: Callable[[], Awaitable[T]]) -> T:

@@ -1,20 +1,58 @@
 """Prometheus metrics.
 
-Web-side counters live in this process; delivery outcomes are counted by the workers in a
-Redis hash and read at scrape time, so the web's /metrics shows the whole service.
+Web-side counters live in this process. The workers count deliveries in one Redis hash,
+written by the same script that records each outcome (no extra round trip), and the web reads
+it at scrape time: so the web's /metrics shows the whole service, however many workers run,
+and no worker needs a port of its own. Field names in that hash:
+
+- `<outcome>`: attempts by outcome, e.g. `sent` (the oldest form, kept);
+- `d|<outcome>|<template>|<category>`: the same by template and category;
+- `smtp|<class>`: SMTP replies by class (`2xx`, `4xx`, `5xx`, `none` for no reply);
+- `<histogram>|<le>`, `<histogram>|sum`, `<histogram>|count`: histogram buckets (not cumulative)
+  for `send` (one SMTP conversation) and `latency` (due -> sent), in seconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from redis.exceptions import RedisError
 
+from service.queue import BULK_QUEUE_NAME, QUEUE_NAME
 from service.store import PENDING_KEY, STATS_KEY, Store
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+BUCKETS = {
+    "send": (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, math.inf),
+    "latency": (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0, math.inf),
+}
+_HELP = {"send": ("herald_smtp_send_seconds", "One SMTP conversation, as the worker timed it"),
+         "latency": ("herald_delivery_latency_seconds", "From due (for an immediate send: accepted) to sent")}
+
+
+def delivery_counts(outcome: str, attempt: Mapping[str, Any], record: Mapping[str, Any], *,
+                    now_ms: int) -> dict[str, float]:
+    """What one recorded attempt adds to the workers' stats hash (see the module's docstring)."""
+    code = attempt.get("smtp_code")
+    counts: dict[str, float] = {outcome: 1, f"d|{outcome}|{record['template']}|{record['category']}": 1,
+                                f"smtp|{code // 100}xx" if code else "smtp|none": 1}
+    if attempt.get("duration_ms") is not None:
+        _observe(counts, "send", attempt["duration_ms"] / 1000)
+    if outcome == "sent" and record.get("due_ms"):
+        _observe(counts, "latency", max(0, now_ms - int(record["due_ms"])) / 1000)
+    return counts
+
+
+def _observe(counts: dict[str, float], name: str, value: float) -> None:
+    le = next(b for b in BUCKETS[name] if value <= b)
+    counts[f"{name}|{le}"] = 1
+    counts[f"{name}|sum"] = round(value, 6)
+    counts[f"{name}|count"] = 1
 
 
 class WebMetrics:
@@ -34,27 +72,65 @@ class WebMetrics:
             async with store.redis.pipeline(transaction=False) as pipe:
                 pipe.hgetall(STATS_KEY)
                 pipe.zcard(PENDING_KEY)
-                stats, pending = await pipe.execute()
+                for queue in (QUEUE_NAME, BULK_QUEUE_NAME):  # due now, and deferred (scheduled or retrying)
+                    pipe.zcount(queue, "-inf", _now_ms())
+                    pipe.zcount(queue, f"({_now_ms()}", "+inf")
+                stats, pending, *depths = await pipe.execute()
         except (RedisError, OSError):
-            stats, pending = {}, None
+            stats, pending, depths = {}, None, []
         snapshot = CollectorRegistry()
-        snapshot.register(_Snapshot(stats, pending))
+        snapshot.register(_Snapshot({k.decode(): v.decode() for k, v in stats.items()}, pending, depths))
         return generate_latest(self.registry) + generate_latest(snapshot)
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 class _Snapshot:
-    def __init__(self, stats: dict[bytes, bytes], pending: int | None) -> None:
+    def __init__(self, stats: dict[str, str], pending: int | None, depths: list[int]) -> None:
         self.stats = stats
         self.pending = pending
+        self.depths = depths
 
     def collect(self) -> Iterator[Metric]:
-        outcomes = GaugeMetricFamily(
-            "herald_delivery_outcomes", "Delivery attempt outcomes counted by the workers", labels=["outcome"]
-        )
-        for outcome, count in sorted(self.stats.items()):
-            outcomes.add_metric([outcome.decode()], float(count))
-        yield outcomes
+        yield from self._outcomes()
+        yield from self._histograms()
         if self.pending is not None:
             yield GaugeMetricFamily(
                 "herald_pending_notifications", "Notifications still owed a delivery", value=float(self.pending)
             )
+        if self.depths:
+            depth = GaugeMetricFamily("herald_queue_depth", "ARQ jobs waiting, by lane and whether they are due yet",
+                                      labels=["lane", "state"])
+            for lane, (due, deferred) in zip(("default", "bulk"), zip(self.depths[::2], self.depths[1::2])):
+                depth.add_metric([lane, "due"], float(due))
+                depth.add_metric([lane, "deferred"], float(deferred))
+            yield depth
+
+    def _outcomes(self) -> Iterator[Metric]:
+        outcomes = GaugeMetricFamily(
+            "herald_delivery_outcomes", "Delivery attempt outcomes counted by the workers", labels=["outcome"]
+        )
+        detailed = CounterMetricFamily("herald_deliveries", "Delivery attempts by outcome, template and category",
+                                       labels=["outcome", "template", "category"])
+        replies = CounterMetricFamily("herald_smtp_replies", "SMTP replies by class", labels=["class"])
+        for field, value in sorted(self.stats.items()):
+            parts = field.split("|")
+            if len(parts) == 1:
+                outcomes.add_metric([field], float(value))
+            elif parts[0] == "d" and len(parts) == 4:
+                detailed.add_metric(parts[1:], float(value))
+            elif parts[0] == "smtp":
+                replies.add_metric([parts[1]], float(value))
+        yield from (outcomes, detailed, replies)
+
+    def _histograms(self) -> Iterator[Metric]:
+        for name, bounds in BUCKETS.items():
+            cumulative, buckets = 0.0, []
+            for le in bounds:
+                cumulative += float(self.stats.get(f"{name}|{le}", 0))
+                buckets.append(("+Inf" if math.isinf(le) else str(le), cumulative))
+            metric, text = _HELP[name]
+            yield HistogramMetricFamily(metric, text, buckets=buckets,
+                                        sum_value=float(self.stats.get(f"{name}|sum", 0)))

@@ -188,12 +188,12 @@ class Store:
         pending: int | None | str = "",
         attempt: Mapping[str, Any] | None = None,
         ttl: int | None = None,
-        count: str | None = None,
+        counts: Mapping[str, float] | None = None,
     ) -> tuple[bool, str | None]:
         """Apply `fields` only if the status is one of `allowed` (any when None).
 
         `pending`: a due time in ms re-scores the pending entry, None removes it, "" leaves it.
-        `count`: a delivery outcome to add to the stats read by /metrics.
+        `counts`: figures to add to the delivery stats that /metrics reads (service.metrics).
         Returns (applied, status before the change, or None if the record is gone).
         """
         argv = [
@@ -201,7 +201,7 @@ class Store:
             "-" if pending is None else str(pending),
             "" if ttl is None else ttl,
             "" if attempt is None else _encode(dict(attempt)),
-            count or "",
+            json.dumps(counts, separators=(",", ":")) if counts else "",
             *_flatten(fields or {}),
         ]
         keys = [record_key(notification_id), PENDING_KEY, attempts_key(notification_id), STATS_KEY]

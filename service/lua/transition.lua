@@ -1,7 +1,7 @@
 -- Change a notification only if its status is one of those allowed.
 -- KEYS: 1 record, 2 pending, 3 attempts, 4 delivery stats
 -- ARGV: 1 allowed statuses (',a,b,' or '*'), 2 pending score ('' keep, '-' remove, else set),
---       3 ttl s ('' keep), 4 attempt JSON ('' none), 5 outcome to count ('' none),
+--       3 ttl s ('' keep), 4 attempt JSON ('' none), 5 JSON object of delivery stats to add ('' none),
 --       6.. fields and values
 -- Returns {applied, status before ('' if the record is gone)}
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -20,6 +20,11 @@ if ARGV[4] ~= '' then
   redis.call('RPUSH', KEYS[3], ARGV[4])
   redis.call('HINCRBY', KEYS[1], 'attempt_count', 1)
 end
-if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[5], 1) end
+if ARGV[5] ~= '' then
+  for field, n in pairs(cjson.decode(ARGV[5])) do
+    if math.floor(n) == n then redis.call('HINCRBY', KEYS[4], field, n)
+    else redis.call('HINCRBYFLOAT', KEYS[4], field, tostring(n)) end
+  end
+end
 sync_attempts_ttl(KEYS[1], id)
 return {1, status}

@@ -28,3 +28,23 @@ async def test_metrics_is_prometheus_text(client):
     assert response.headers["content-type"].startswith("text/plain")
     assert 'herald_notifications_accepted_total{status="queued",template="user.welcome"} 1.0' in response.text
     assert "herald_pending_notifications 1.0" in response.text
+
+
+async def test_metrics_show_what_the_workers_did(client, settings, smtp):
+    from tests.conftest import drain
+
+    smtp.script.rcpt["bob@example.com"].append("451 4.3.0 later")
+    fast = settings.model_copy(update={"retry_base_seconds": 0.05, "retry_max_seconds": 0.1})
+    for to in ("ada@example.com", "bob@example.com"):
+        await client.post("/v1/notifications", json={"template": "user.welcome", "to": to, "context": {"name": "X"}})
+    await drain(fast)
+    await client.post("/v1/notifications", json={"template": "user.welcome", "to": "cy@example.com",
+                                                 "context": {"name": "C"}, "delay": 3600})
+    text = (await client.get("/metrics")).text
+    assert 'herald_deliveries_total{category="transactional",outcome="sent",template="user.welcome"} 2.0' in text
+    assert 'herald_deliveries_total{category="transactional",outcome="transient_failure",template="user.welcome"} 1.0' in text
+    assert 'herald_smtp_replies_total{class="2xx"} 2.0' in text and 'herald_smtp_replies_total{class="4xx"} 1.0' in text
+    assert 'herald_smtp_send_seconds_count 3.0' in text and 'herald_smtp_send_seconds_bucket{le="+Inf"} 3.0' in text
+    assert 'herald_delivery_latency_seconds_count 2.0' in text
+    assert 'herald_queue_depth{lane="default",state="deferred"} 1.0' in text  # the one an hour away
+    assert 'herald_queue_depth{lane="bulk",state="due"} 0.0' in text

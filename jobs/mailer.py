@@ -53,6 +53,20 @@ class Mailer:
         code, _, text = reply.partition(" ")
         return Outcome("sent", int(code) if code.isdigit() else 250, text or reply)
 
+    async def check(self) -> str | None:
+        """Connect (with TLS and login as configured), NOOP, QUIT: None if all went well, else why not."""
+        connection = None
+        try:
+            async with asyncio.timeout(self.config.deadline):
+                connection = await self._checkout()
+                await connection.client.noop()
+                await connection.client.quit()
+        except Exception as exc:  # noqa: BLE001 - the caller reports it
+            if connection is not None:
+                _close(connection)
+            return f"{type(exc).__name__}: {exc}".strip()
+        return None
+
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         for connection in idle:

@@ -66,6 +66,10 @@ class WebMetrics:
             ["template", "status"],
             registry=self.registry,
         )
+        self.cancelled = Counter(
+            "herald_notifications_cancelled", "Notifications cancelled through the API, by template and category",
+            ["template", "category"], registry=self.registry,
+        )
 
     async def render(self, store: Store) -> bytes:
         try:

@@ -15,6 +15,9 @@ if why ~= '' then
   redis.call('EXPIRE', KEYS[1], ARGV[4])
   sync_attempts_ttl(KEYS[1], id)
   move_status_index(id, status, 'suppressed', created_ms)
+  -- Counted with the workers' delivery figures (service.metrics reads this hash).
+  redis.call('HINCRBY', 'herald:stats', 'd|suppressed|' .. (redis.call('HGET', KEYS[1], 'template') or '') ..
+             '|' .. (redis.call('HGET', KEYS[1], 'category') or ''), 1)
   return {2, why}
 end
 redis.call('HSET', KEYS[1], 'status', 'sending')

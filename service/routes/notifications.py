@@ -77,7 +77,8 @@ async def get_notification(notification_id: str, _: ActorDep, store: StoreDep) -
 
 @router.delete("/{notification_id}", response_model=NotificationOut)
 async def cancel_notification(
-    notification_id: str, actor: ActorDep, store: StoreDep, queue: QueueDep, settings: SettingsDep
+    notification_id: str, actor: ActorDep, store: StoreDep, queue: QueueDep, settings: SettingsDep,
+    web_metrics: MetricsDep,
 ) -> NotificationOut:
     applied, previous = await store.transition(
         notification_id, allowed=CANCELLABLE, fields={"status": "cancelled"}, pending=None, ttl=store.retention
@@ -89,7 +90,9 @@ async def cancel_notification(
     await drop_job(queue, notification_id)
     await audit.record(store.redis, actor=actor, action="notification.cancel", target=notification_id,
                        at=datetime.now(UTC), retention_seconds=settings.audit_retention_seconds)
-    return await _load(store, notification_id)
+    cancelled = await _load(store, notification_id)
+    web_metrics.cancelled.labels(cancelled.template, cancelled.category).inc()
+    return cancelled
 
 
 @router.get("")

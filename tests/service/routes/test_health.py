@@ -48,3 +48,19 @@ async def test_metrics_show_what_the_workers_did(client, settings, smtp):
     assert 'herald_delivery_latency_seconds_count 2.0' in text
     assert 'herald_queue_depth{lane="default",state="deferred"} 1.0' in text  # the one an hour away
     assert 'herald_queue_depth{lane="bulk",state="due"} 0.0' in text
+
+
+async def test_metrics_count_cancellations_and_send_time_suppressions(client, app, settings):
+    from tests.conftest import drain
+
+    scheduled = (await client.post("/v1/notifications", json={
+        "template": "user.welcome", "to": "ada@example.com", "context": {"name": "A"}, "delay": 3600})).json()
+    assert (await client.delete(f"/v1/notifications/{scheduled['id']}")).status_code == 200
+    await client.post("/v1/notifications", json={"template": "newsletter", "to": "bob@example.com",
+                                                 "context": {"headline": "H", "body": "B"}})
+    # Bob opts out while his newsletter waits: the worker suppresses it at send time.
+    await client.put("/v1/recipients/bob@example.com/preferences", json={"categories": {"marketing": False}})
+    await drain(settings)
+    text = (await client.get("/metrics")).text
+    assert 'herald_notifications_cancelled_total{category="transactional",template="user.welcome"} 1.0' in text
+    assert 'herald_deliveries_total{category="marketing",outcome="suppressed",template="newsletter"} 1.0' in text

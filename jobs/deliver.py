@@ -54,18 +54,25 @@ async def deliver(ctx: dict[str, Any], notification_id: str) -> str:
         return "not due yet"  # rescheduled later: the job for the new time will come
     if early_ms > 0:
         await asyncio.sleep(early_ms / 1000)  # another host's clock ran ahead: never send early
+    throttle = ctx.get("throttle")
+    # Before anything is written: a deferral must leave the record exactly as it was.
+    if throttle is not None and (wait := await throttle.admit(max_wait=ctx["throttle_wait_seconds"])) > 0:
+        raise Retry(defer=wait)  # over SEND_RATE_PER_SECOND for now: back to the queue, unclaimed
     attempt_n = int(record.get("attempt_count") or 0) + 1
     if record["status"] == "sending":
         # A previous run died mid-send; its fate is unknown, so say so and send again.
         await store.transition(notification_id, allowed=["sending"], attempt=_attempt(
             attempt_n, "interrupted", None, "the worker stopped during this attempt", None))
+        if attempt_n - int(record.get("round_start") or 0) >= ctx["settings"].max_tries:
+            # A notification that keeps killing its worker (say, out of memory) stops here.
+            await _finish(store, record, _attempt(attempt_n, "interrupted", None, "", None), status="failed",
+                          error=f"gave up after {attempt_n} interrupted tries", failed_ms=int(time.time() * 1000),
+                          record_attempt=False)
+            return "failed"
         attempt_n += 1
     to = json.loads(record["to"])
     always = record["category"] in ALWAYS_SENT or record.get("always_send") == "1"
     category = None if always else record["category"]
-    throttle = ctx.get("throttle")
-    if throttle is not None and (wait := await throttle.admit()) > 0:
-        raise Retry(defer=wait)  # over SEND_RATE_PER_SECOND for now: back to the queue, unclaimed
     lease_ms = int((_now().timestamp() + ctx["lease_seconds"]) * 1000)
     verdict, detail = await store.claim(notification_id, email=to["email"], category=category, lease_ms=lease_ms)
     if verdict != "claimed":
@@ -151,11 +158,12 @@ def _log(event: str, record: dict[str, Any], attempt: dict[str, Any], **extra: A
                duration_ms=attempt["duration_ms"], **extra)
 
 
-async def _finish(store: Store, record: dict[str, Any], attempt: dict[str, Any], **fields: Any) -> None:
+async def _finish(store: Store, record: dict[str, Any], attempt: dict[str, Any], *, record_attempt: bool = True,
+                  **fields: Any) -> None:
     counts = delivery_counts(attempt["outcome"], attempt, record, now_ms=int(time.time() * 1000))
     await _persist(lambda: store.transition(
-        record["id"], allowed=["sending"], attempt=attempt, fields=fields, pending=None, ttl=store.retention,
-        counts=counts))
+        record["id"], allowed=["sending"], attempt=attempt if record_attempt else None, fields=fields,
+        pending=None, ttl=store.retention, counts=counts))
 
 
 async def _persist(write: Callable[[], Awaitable[T]]) -> T:

@@ -18,8 +18,6 @@ from service.ratelimit import TokenBucket
 log = logging.getLogger("herald.throttle")
 BUCKET_KEY = "herald:rate:send"
 SLOWDOWN_KEY = "herald:rate:send:slow"
-# Longer waits go back to the queue (ARQ's Retry) instead of holding a job slot.
-MAX_WAIT_SECONDS = 10.0
 
 
 class SendThrottle:
@@ -27,9 +25,10 @@ class SendThrottle:
         self.bucket = TokenBucket(redis, key=BUCKET_KEY, rate=rate, burst=1, slowdown_key=SLOWDOWN_KEY)
         self.burst = 1.0 if bulk else max(2.0, rate / 5)
 
-    async def admit(self) -> float:
-        """0 once this send may go; otherwise the seconds to defer it by."""
-        return await self.bucket.wait_for_token(max_wait=MAX_WAIT_SECONDS, burst=self.burst)
+    async def admit(self, *, max_wait: float) -> float:
+        """0 once this send may go; otherwise the seconds to defer it by. Longer waits than
+        `max_wait` go back to the queue rather than hold a job slot and eat the job's time."""
+        return await self.bucket.wait_for_token(max_wait=max_wait, burst=self.burst)
 
     async def observe(self, outcome: Outcome) -> None:
         """Never raises: it runs after a send, whose outcome must still be recorded."""
@@ -40,5 +39,6 @@ class SendThrottle:
         except RedisError as exc:
             log.warning("could not slow the send rate down: %s", exc)
         else:
+            # The code only: a 4.7.x reply's text often holds the recipient's address.
             log.warning("the SMTP server asked us to slow down (%s): sending at %.0f%% of "
-                        "SEND_RATE_PER_SECOND for a minute", outcome.detail[:80], factor * 100)
+                        "SEND_RATE_PER_SECOND for a minute", outcome.code, factor * 100)

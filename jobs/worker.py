@@ -52,6 +52,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["mailer"] = Mailer(smtp, max_idle_connections=settings.worker_max_jobs)
     ctx["envelope_from"] = parseaddr(settings.mail_from)[1]
     ctx["throttle"] = None
+    # Waiting for the send rate must leave room for the send itself, within the job's timeout and
+    # within the SIGTERM grace: beyond that, the job goes back to the queue.
+    ctx["throttle_wait_seconds"] = max(0.0, min(10.0, settings.job_timeout_seconds - 1 - deadline,
+                                                SHUTDOWN_GRACE_SECONDS - 1 - deadline))
     if settings.send_rate_per_second:
         ctx["throttle"] = SendThrottle(ctx["redis"], rate=settings.send_rate_per_second, bulk=ctx["bulk"])
     ctx["lease_seconds"] = settings.job_timeout_seconds + 60

@@ -22,8 +22,9 @@ if ARGV[4] ~= '' then
 end
 if ARGV[5] ~= '' then
   for field, n in pairs(cjson.decode(ARGV[5])) do
-    if math.floor(n) == n then redis.call('HINCRBY', KEYS[4], field, n)
-    else redis.call('HINCRBYFLOAT', KEYS[4], field, tostring(n)) end
+    -- Sums are floats even when a value happens to be whole (cjson makes 1.0 a 1).
+    if string.sub(field, -4) == '|sum' then redis.call('HINCRBYFLOAT', KEYS[4], field, tostring(n))
+    else redis.call('HINCRBY', KEYS[4], field, n) end
   end
 end
 sync_attempts_ttl(KEYS[1], id)

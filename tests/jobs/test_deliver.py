@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.conftest import drain
 from tests.support.smtp import ScriptedSMTP
@@ -185,3 +186,39 @@ async def test_a_job_for_a_cancelled_notification_does_nothing(client, app, sett
     got = (await client.get(f"/v1/notifications/{created['id']}")).json()
     assert got["status"] == "cancelled" and got["attempts"] == []
     assert smtp.received == []
+
+
+async def test_a_notification_that_keeps_killing_its_worker_stops_at_max_tries(client, app, settings, smtp):
+    """Each crash leaves it `sending`; the run after records `interrupted`. MAX_TRIES of those end it."""
+    from jobs.deliver import deliver
+
+    created = (await client.post("/v1/notifications", json=WELCOME)).json()
+    store = app.state.store
+    ctx = {"store": store, "settings": settings, "throttle": None, "throttle_wait_seconds": 0}
+    # MAX_TRIES - 1 runs have died mid-send; this run records the last one as interrupted.
+    await store.transition(created["id"], allowed=None,
+                           fields={"status": "sending", "attempt_count": settings.max_tries - 1})
+    outcome = await deliver(ctx, created["id"])
+    got = (await client.get(f"/v1/notifications/{created['id']}")).json()
+    assert outcome == "failed" and got["status"] == "failed" and "interrupted" in got["error"]
+    assert smtp.notification_ids() == []
+
+
+async def test_a_throttled_run_leaves_an_interrupted_record_as_it_was(client, app, settings):
+    from arq import Retry
+
+    from jobs.deliver import deliver
+
+    class Full:
+        async def admit(self, *, max_wait: float) -> float:
+            return 2.0
+
+    created = (await client.post("/v1/notifications", json=WELCOME)).json()
+    store = app.state.store
+    await store.transition(created["id"], allowed=None, fields={"status": "sending"})
+    ctx = {"store": store, "settings": settings, "throttle": Full(), "throttle_wait_seconds": 0}
+    for _ in range(3):
+        with pytest.raises(Retry):
+            await deliver(ctx, created["id"])
+    got = (await client.get(f"/v1/notifications/{created['id']}")).json()
+    assert got["attempts"] == [] and got["status"] == "sending"

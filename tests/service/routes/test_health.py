@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from service.queue import BULK_WORKER_HEALTH_KEY, WORKER_HEALTH_KEY
 
 
@@ -64,3 +66,15 @@ async def test_metrics_count_cancellations_and_send_time_suppressions(client, ap
     text = (await client.get("/metrics")).text
     assert 'herald_notifications_cancelled_total{category="transactional",template="user.welcome"} 1.0' in text
     assert 'herald_deliveries_total{category="marketing",outcome="suppressed",template="newsletter"} 1.0' in text
+
+
+async def test_a_whole_number_sum_after_a_fractional_one_is_still_added(client, app):
+    """cjson reads 1.0 as 1: a sum must still go through HINCRBYFLOAT, or the script stops halfway."""
+    created = (await client.post("/v1/notifications", json={"template": "user.welcome", "to": "ada@example.com",
+                                                            "context": {"name": "A"}})).json()
+    store = app.state.store
+    for total in (0.123, 1.0):
+        applied, _ = await store.transition(created["id"], allowed=None, counts={"send|sum": total, "send|count": 1})
+        assert applied
+    stats = await app.state.queue.hgetall("herald:stats")
+    assert float(stats[b"send|sum"]) == pytest.approx(1.123) and int(stats[b"send|count"]) == 2

@@ -65,9 +65,9 @@ async def deliver(ctx: dict[str, Any], notification_id: str) -> str:
             attempt_n, "interrupted", None, "the worker stopped during this attempt", None))
         if attempt_n - int(record.get("round_start") or 0) >= ctx["settings"].max_tries:
             # A notification that keeps killing its worker (say, out of memory) stops here.
-            await _finish(store, record, _attempt(attempt_n, "interrupted", None, "", None), status="failed",
-                          error=f"gave up after {attempt_n} interrupted tries", failed_ms=int(time.time() * 1000),
-                          record_attempt=False)
+            await _finish(store, record, _attempt(attempt_n, "interrupted", None, "", None), smtp=False,
+                          record_attempt=False, status="failed", error=f"gave up after {attempt_n} interrupted tries",
+                          failed_ms=int(time.time() * 1000))
             return "failed"
         attempt_n += 1
     to = json.loads(record["to"])
@@ -99,10 +99,10 @@ async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], to: dict[st
             unsubscribe_url=unsubscribe_url,
         )
     except RENDER_ERRORS as exc:
-        outcome = Outcome("rejected", None, f"rendering failed: {type(exc).__name__}: {exc}")
+        outcome = Outcome("rejected", None, f"rendering failed: {type(exc).__name__}: {exc}", smtp=False)
     except Exception as exc:  # noqa: BLE001 - never lose a notification to a bug: record it, retry
         log.exception("preparing %s failed", record["id"])
-        outcome = Outcome("error", None, f"unexpected {type(exc).__name__}: {exc}")
+        outcome = Outcome("error", None, f"unexpected {type(exc).__name__}: {exc}", smtp=False)
     else:
         outcome = await ctx["mailer"].send(message, sender=ctx["envelope_from"], recipient=to["email"])
         if ctx.get("throttle") is not None:
@@ -123,21 +123,21 @@ async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: 
     label = {"transient": "transient_failure", "bounce": "hard_bounce"}.get(outcome.kind, outcome.kind)
     attempt = _attempt(n, label, outcome.code, outcome.detail, started)
     if outcome.kind == "sent":
-        await _finish(store, record, attempt, status="sent", sent_at=iso(_now()), error=None)
+        await _finish(store, record, attempt, smtp=outcome.smtp, status="sent", sent_at=iso(_now()), error=None)
         _log("notification.sent", record, attempt)
         return "sent"
     if outcome.kind == "bounce":
         to_email = recipient_email(record)
         reason = f"hard bounce: {outcome.detail}"[:300]
         await _persist(lambda: recipients.suppress(store.redis, to_email, reason=reason, at=iso(_now())))
-        await _finish(store, record, attempt, status="failed", error=f"hard bounce, address suppressed: {outcome.detail}",
+        await _finish(store, record, attempt, smtp=outcome.smtp, status="failed", error=f"hard bounce, address suppressed: {outcome.detail}",
                       last_code=outcome.code, failed_ms=int(_now().timestamp() * 1000))
         _log("notification.bounced", record, attempt)
         return "bounced"
     tries = n - int(record.get("round_start") or 0)  # a requeued dead letter gets MAX_TRIES again
     if outcome.kind == "rejected" or tries >= settings.max_tries:
         reason = outcome.detail if outcome.kind == "rejected" else f"gave up after {tries} tries: {outcome.detail}"
-        await _finish(store, record, attempt, status="failed", error=reason, last_code=outcome.code,
+        await _finish(store, record, attempt, smtp=outcome.smtp, status="failed", error=reason, last_code=outcome.code,
                       failed_ms=int(_now().timestamp() * 1000))
         _log("notification.failed", record, attempt)
         return "failed"
@@ -146,7 +146,7 @@ async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: 
     fields = {"status": "retrying", "due_ms": next_ms, "error": outcome.detail}
     await _persist(lambda: store.transition(
         nid, allowed=["sending"], attempt=attempt, fields=fields, pending=next_ms,
-        counts=delivery_counts(label, attempt, record, now_ms=int(time.time() * 1000))))
+        counts=delivery_counts(label, attempt, record, now_ms=int(time.time() * 1000), smtp=outcome.smtp)))
     _log("notification.retry", record, attempt, retry_in_s=round(delay, 1))
     raise Retry(defer=delay)
 
@@ -158,9 +158,9 @@ def _log(event: str, record: dict[str, Any], attempt: dict[str, Any], **extra: A
                duration_ms=attempt["duration_ms"], **extra)
 
 
-async def _finish(store: Store, record: dict[str, Any], attempt: dict[str, Any], *, record_attempt: bool = True,
-                  **fields: Any) -> None:
-    counts = delivery_counts(attempt["outcome"], attempt, record, now_ms=int(time.time() * 1000))
+async def _finish(store: Store, record: dict[str, Any], attempt: dict[str, Any], *, smtp: bool,
+                  record_attempt: bool = True, **fields: Any) -> None:
+    counts = delivery_counts(attempt["outcome"], attempt, record, now_ms=int(time.time() * 1000), smtp=smtp)
     await _persist(lambda: store.transition(
         record["id"], allowed=["sending"], attempt=attempt if record_attempt else None, fields=fields,
         pending=None, ttl=store.retention, counts=counts))

@@ -100,11 +100,13 @@ class Mailer:
         return _Connection(client)
 
     def _after_failure(self, connection: _Connection, exc: Exception) -> None:
-        """A refusal (4xx/5xx other than 421) leaves the session usable: aiosmtplib has already sent
-        RSET, so the connection goes back to the pool. Anything else (a timeout mid-command, a
-        dropped socket, 421 "closing") leaves it in an unknown state: closed."""
-        refused = isinstance(exc, (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused))
-        if refused and getattr(exc, "code", None) != 421:
+        """A refused recipient (4xx/5xx at RCPT, other than 421) leaves the session usable:
+        aiosmtplib has sent RSET, so the connection goes back to the pool. Anything else is closed:
+        a refusal after DATA (its RSET may itself have failed, and a reused session could then
+        answer the next MAIL with "nested MAIL"), a timeout mid-command, a dropped socket, 421."""
+        if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+            exc = exc.recipients[0]  # one recipient per message: its own refusal
+        if isinstance(exc, aiosmtplib.SMTPRecipientRefused) and exc.code != 421:
             self._checkin(connection)
         else:
             _close(connection)

@@ -50,6 +50,7 @@ class Outcome:
     kind: Kind
     code: int | None
     detail: str
+    smtp: bool = True  # False: the attempt ended before any SMTP conversation (rendering failed)
 
 
 def classify(exc: BaseException) -> Outcome:

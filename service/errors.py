@@ -47,8 +47,14 @@ def valid_email(raw: str, loc: list[str | int]) -> str:
         raise unprocessable(loc, str(exc)) from None
 
 
+def _route(request: Request) -> str:
+    """The route's template, not the path: a path can hold an address or an unsubscribe token."""
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or "(no route)"
+
+
 async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("redis unavailable during %s %s: %s", request.method, request.url.path, exc)
+    log.warning("redis unavailable during %s %s: %s", request.method, _route(request), exc)
     return JSONResponse(
         {"detail": "the store is unavailable, try again shortly"},
         status_code=503,
@@ -65,7 +71,7 @@ async def _invalid_request(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error during %s %s", request.method, request.url.path)
+    log.exception("unhandled error during %s %s", request.method, _route(request))
     return JSONResponse({"detail": "internal error"}, status_code=500)
 
 

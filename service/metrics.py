@@ -36,13 +36,15 @@ _HELP = {"send": ("herald_smtp_send_seconds", "One SMTP conversation, as the wor
 
 
 def delivery_counts(outcome: str, attempt: Mapping[str, Any], record: Mapping[str, Any], *,
-                    now_ms: int) -> dict[str, float]:
-    """What one recorded attempt adds to the workers' stats hash (see the module's docstring)."""
-    code = attempt.get("smtp_code")
-    counts: dict[str, float] = {outcome: 1, f"d|{outcome}|{record['template']}|{record['category']}": 1,
-                                f"smtp|{code // 100}xx" if code else "smtp|none": 1}
-    if attempt.get("duration_ms") is not None:
-        _observe(counts, "send", attempt["duration_ms"] / 1000)
+                    now_ms: int, smtp: bool = True) -> dict[str, float]:
+    """What one recorded attempt adds to the workers' stats hash (see the module's docstring).
+    `smtp`: the attempt talked to the SMTP server (a rendering failure does not)."""
+    counts: dict[str, float] = {outcome: 1, f"d|{outcome}|{record['template']}|{record['category']}": 1}
+    if smtp:
+        code = attempt.get("smtp_code")
+        counts[f"smtp|{code // 100}xx" if code else "smtp|none"] = 1
+        if attempt.get("duration_ms") is not None:
+            _observe(counts, "send", attempt["duration_ms"] / 1000)
     if outcome == "sent" and record.get("due_ms"):
         _observe(counts, "latency", max(0, now_ms - int(record["due_ms"])) / 1000)
     return counts

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 _PURPOSE = b"herald-unsubscribe-v2"
 _NONCE_BYTES = 12
 _SHAPE = re.compile(r"^[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{24,1100}$")
+# The first format (signed, not encrypted) is still read: links in mail already sent must work.
+_V1_PURPOSE = b"herald-unsubscribe-v1\n"
+_V1_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,800}\.[A-Za-z0-9_-]{22}$")
 
 
 class InvalidToken(ValueError):
@@ -59,6 +62,8 @@ def read(secret: str, token: str) -> tuple[str, str]:
     """
     from cryptography.exceptions import InvalidTag
 
+    if _V1_SHAPE.match(token):
+        return _read_v1(secret, token)
     if not _SHAPE.match(token):
         raise InvalidToken("malformed token")
     head, _, body = token.partition(".")
@@ -72,6 +77,24 @@ def read(secret: str, token: str) -> tuple[str, str]:
         payload = _cipher(secret).decrypt(nonce, sealed, _PURPOSE)
     except InvalidTag:
         raise InvalidToken("bad signature") from None
+    return _recipient(payload)
+
+
+def _read_v1(secret: str, token: str) -> tuple[str, str]:
+    body, _, signature = token.partition(".")
+    try:
+        payload, given = _unb64(body), _unb64(signature)
+    except (ValueError, TypeError):
+        raise InvalidToken("malformed token") from None
+    if _b64(payload) != body or _b64(given) != signature:
+        raise InvalidToken("malformed token")
+    expected = hmac.new(secret.encode(), _V1_PURPOSE + payload, hashlib.sha256).digest()[:16]
+    if not hmac.compare_digest(given, expected):
+        raise InvalidToken("bad signature")
+    return _recipient(payload)
+
+
+def _recipient(payload: bytes) -> tuple[str, str]:
     email, _, category = payload.decode("utf-8", "replace").partition("\n")
     if not email or not category:
         raise InvalidToken("malformed token")

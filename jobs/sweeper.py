@@ -3,6 +3,10 @@
 A notification is in `herald:pending` from the moment it is accepted until it is finished.
 Any that is overdue, still active and has no ARQ job (the web died between writing the record
 and enqueueing, a job expired, a job failed outside Herald's hands) is enqueued again.
+
+It also looks after the bulk lane: while no bulk worker is alive (none deployed yet, or the lane
+turned off with `BULK_LANE=false` while jobs still waited in it), overdue bulk jobs move to the
+default lane rather than wait for ever.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 from arq.connections import ArqRedis
 
-from service.queue import JOB_KEY_PREFIX, QUEUE_NAME, deliver_job
+from service.queue import BULK_QUEUE_NAME, BULK_WORKER_HEALTH_KEY, JOB_KEY_PREFIX, QUEUE_NAME, deliver_job
 from service.store import ACTIVE, PENDING_KEY, Store
 
 log = logging.getLogger("herald.sweeper")
@@ -24,6 +28,7 @@ async def sweep(ctx: dict[str, Any]) -> int:
     store: Store = ctx["store"]
     queue: ArqRedis = ctx["redis"]
     before_ms = int((time.time() - ctx["sweep_grace_seconds"]) * 1000)
+    await _rescue_bulk(queue, before_ms)
     ids = await store.due_pending(before_ms=before_ms)
     if not ids:
         return 0
@@ -46,3 +51,17 @@ async def sweep(ctx: dict[str, Any]) -> int:
     revived = sum(await store.enqueue_many(jobs))
     log.warning("%d notifications had no job and were queued again (first: %s)", revived, lost[0])
     return revived
+
+
+async def _rescue_bulk(queue: ArqRedis, before_ms: int) -> int:
+    if await queue.exists(BULK_WORKER_HEALTH_KEY):
+        return 0
+    overdue = await queue.zrangebyscore(BULK_QUEUE_NAME, "-inf", before_ms, start=0, num=1000, withscores=True)
+    if not overdue:
+        return 0
+    async with queue.pipeline(transaction=True) as pipe:
+        pipe.zadd(QUEUE_NAME, dict(overdue))
+        pipe.zrem(BULK_QUEUE_NAME, *(job_id for job_id, _ in overdue))
+        await pipe.execute()
+    log.warning("no bulk worker is running: %d overdue bulk jobs moved to the default lane", len(overdue))
+    return len(overdue)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from service.queue import BULK_QUEUE_NAME, QUEUE_NAME, lane
@@ -85,3 +88,29 @@ async def test_the_sweeper_requeues_a_lost_job_on_its_lane(client, app):
     await queue.zadd(PENDING_KEY, {created["id"]: 0})  # overdue
     assert await sweep({"store": app.state.store, "redis": queue, "sweep_grace_seconds": 0}) == 1
     assert await _queue_of(client, created["id"]) == BULK_QUEUE_NAME
+
+
+async def test_without_a_bulk_worker_overdue_bulk_jobs_move_to_the_default_lane(client, app, settings, smtp):
+    from jobs.sweeper import sweep
+    from service.queue import BULK_WORKER_HEALTH_KEY
+
+    created = (await client.post("/v1/notifications", json=NEWSLETTER, headers=AUTH)).json()
+    queue = app.state.queue
+    await queue.zadd(BULK_QUEUE_NAME, {created["id"]: int(time.time() * 1000) - 60_000})  # a minute overdue
+    ctx = {"store": app.state.store, "redis": queue, "sweep_grace_seconds": 30}
+    await queue.set(BULK_WORKER_HEALTH_KEY, b"alive", px=5000)
+    await sweep(ctx)
+    assert await _queue_of(client, created["id"]) == BULK_QUEUE_NAME  # a bulk worker will come to it
+    await queue.delete(BULK_WORKER_HEALTH_KEY)
+    await sweep(ctx)
+    assert await _queue_of(client, created["id"]) == QUEUE_NAME
+    from arq.worker import Worker
+
+    from jobs.worker import worker_settings
+
+    default_lane = Worker(**worker_settings(settings, burst=True, handle_signals=False, poll_delay=0.02))
+    try:
+        await asyncio.wait_for(default_lane.main(), 10)
+    finally:
+        await default_lane.close()
+    assert smtp.notification_ids() == [created["id"]]

@@ -18,8 +18,8 @@ from redis.asyncio import Redis
 from bench import report
 from bench.http import HttpConnection, Request, Sample, drive, wait_ok
 from bench.procs import API_SECRET, herald_env, report_problems, start_redis, start_web, start_worker
-from service.store import STATS_KEY
-from service.store import TERMINAL, attempts_key, record_key
+from service.store import STATS_KEY, TERMINAL, attempts_key, record_key
+from bench import smtp_sink
 from bench.smtp_sink import Replies, SmtpSink
 
 SMTP_DELAY = 0.2
@@ -123,10 +123,7 @@ async def run(options: DeliveryRun) -> None:
 
 
 def start_smtp(stack: ExitStack) -> tuple[SmtpSink, Replies]:
-    smtp = SmtpSink().start()
-    stack.callback(smtp.stop)
-    smtp.script.delay = SMTP_DELAY
-    smtp.script.transient_ratio = TRANSIENT_RATIO
+    smtp = smtp_sink.start(stack, delay=SMTP_DELAY, transient_ratio=TRANSIENT_RATIO)
     return smtp, smtp.replies
 
 
@@ -151,7 +148,8 @@ async def measure(options: DeliveryRun, port: int, redis_url: str, replies: Repl
         ids = accepted_ids(samples)
         final = await wait_terminal(redis, ids, started + options.time_cap, started)
         await asyncio.sleep(SETTLE_SECONDS)
-        stats = {k.decode(): int(v) for k, v in (await redis.hgetall(STATS_KEY)).items()}
+        # Outcome totals only: the other fields are the metrics' breakdowns and histograms.
+        stats = {k.decode(): int(v) for k, v in (await redis.hgetall(STATS_KEY)).items() if b"|" not in k}
         durations = await attempt_durations(redis, ids)
     finally:
         await redis.aclose()

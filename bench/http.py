@@ -7,9 +7,11 @@ client leaves more CPU to what is being measured.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 REQUEST_TIMEOUT = 10.0
 Request = tuple[str, str, bytes]  # method, path, JSON body
@@ -115,3 +117,22 @@ async def wait_ok(port: int, path: str, *, timeout: float, alive: Callable[[], N
     finally:
         conn.close()
     raise RuntimeError(f"GET {path} did not answer 200 within {timeout:.0f} s")
+
+
+def welcome(n: int) -> dict[str, Any]:
+    """The benchmark's usual notification, to a different recipient each time."""
+    return {"template": "user.welcome", "to": f"user{n}@example.com", "context": {"name": f"User {n}"}}
+
+
+async def post_batches(port: int, headers: dict[str, str], count: int, *,
+                       item: Callable[[int], dict[str, Any]] = welcome, size: int = 500) -> None:
+    """`count` notifications through POST /v1/notifications/batch, `size` a batch, one connection."""
+    conn = HttpConnection(port, headers)
+    try:
+        for start in range(0, count, size):
+            body = json.dumps({"notifications": [item(n) for n in range(start, min(count, start + size))]})
+            status, _ = await conn.request("POST", "/v1/notifications/batch", body.encode())
+            if status != 200:
+                raise RuntimeError(f"batch answered {status}")
+    finally:
+        conn.close()

@@ -12,11 +12,12 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from redis.asyncio import Redis
 
-from bench import report
-from bench.http import HttpConnection, wait_ok
+from bench import report, smtp_sink
+from bench.http import HttpConnection, post_batches, wait_ok
 from bench.smtp_sink import SmtpSink
 from bench.procs import API_SECRET, herald_env, report_problems, start_redis, start_web, start_worker
 from service.queue import BULK_QUEUE_NAME
@@ -31,18 +32,19 @@ async def run(*, newsletters: int, resets: int) -> None:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="herald-bench-lanes-")))
         redis_server = start_redis(stack, tmp / "redis")
-        smtp = SmtpSink().start()
-        stack.callback(smtp.stop)
-        smtp.script.delay = SMTP_DELAY
+        smtp = smtp_sink.start(stack, delay=SMTP_DELAY)
         env = herald_env(redis_url=redis_server.url, smtp_url=smtp.url, worker_max_jobs=100)
         web, port = start_web(stack, env, tmp)
         worker = start_worker(stack, env, tmp)
         bulk = start_worker(stack, env, tmp, bulk=True)
         await wait_ok(port, "/readyz", timeout=60, alive=lambda: (web.check_alive(), worker.check_alive()))
-        conn = HttpConnection(port, {"Authorization": f"Bearer {API_SECRET}"})
+        auth = {"Authorization": f"Bearer {API_SECRET}"}
+        conn = HttpConnection(port, auth)
         redis = Redis.from_url(redis_server.url)
         try:
-            await _post_newsletters(conn, newsletters)
+            started = time.monotonic()
+            await post_batches(port, auth, newsletters, item=_newsletter, size=BATCH)
+            print(f"  newsletters  {newsletters} accepted in {time.monotonic() - started:.1f} s", flush=True)
             timings, backlog = await _time_resets(conn, redis, smtp, resets)
         finally:
             conn.close()
@@ -55,16 +57,9 @@ async def run(*, newsletters: int, resets: int) -> None:
         report_problems(web, worker, bulk)
 
 
-async def _post_newsletters(conn: HttpConnection, count: int) -> None:
-    started = time.monotonic()
-    for start in range(0, count, BATCH):
-        items = [{"template": "newsletter", "to": f"reader{n}@example.com",
-                  "context": {"headline": "News", "body": "This week at Acme"}}
-                 for n in range(start, min(count, start + BATCH))]
-        status, _ = await conn.request("POST", "/v1/notifications/batch", json.dumps({"notifications": items}).encode())
-        if status != 200:
-            raise RuntimeError(f"batch answered {status}")
-    print(f"  newsletters  {count} accepted in {time.monotonic() - started:.1f} s", flush=True)
+def _newsletter(n: int) -> dict[str, Any]:
+    return {"template": "newsletter", "to": f"reader{n}@example.com",
+            "context": {"headline": "News", "body": "This week at Acme"}}
 
 
 async def _time_resets(conn: HttpConnection, redis: Redis, smtp: SmtpSink,

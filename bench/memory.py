@@ -6,7 +6,6 @@ attempt), and the peak RSS of the web and worker processes.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from contextlib import ExitStack
@@ -14,18 +13,12 @@ from pathlib import Path
 
 import redis
 
-from bench.http import HttpConnection, timed, wait_ok
+from bench import smtp_sink
+from bench.http import post_batches, wait_ok
 from bench.procs import API_SECRET, herald_env, report_problems, start_redis, start_web, start_worker
-from bench.smtp_sink import SmtpSink
 
 BATCH = 500
 DRAIN_CAP_SECONDS = 600
-
-
-def _batch_body(start: int) -> bytes:
-    items = [{"template": "user.welcome", "to": f"user{n}@example.com", "context": {"name": f"User {n}"}}
-             for n in range(start, start + BATCH)]
-    return json.dumps({"notifications": items}).encode()
 
 
 def _used(client: redis.Redis) -> int:
@@ -41,21 +34,13 @@ async def run(count: int) -> None:
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="herald-bench-memory-") as tmp:
         logs = Path(tmp)
         store = start_redis(stack, logs / "redis")
-        smtp = SmtpSink().start()
-        stack.callback(smtp.stop)
+        smtp = smtp_sink.start(stack)
         env = herald_env(redis_url=store.url, smtp_url=smtp.url, worker_max_jobs=100)
         web, port = start_web(stack, env, logs)
         await wait_ok(port, "/healthz", timeout=30, alive=web.check_alive)
         client = stack.enter_context(redis.Redis.from_url(store.url))
         baseline = _used(client)
-        conn = HttpConnection(port, {"Authorization": f"Bearer {API_SECRET}"})
-        try:
-            for start in range(0, count, BATCH):
-                sample = await timed(conn, start, ("POST", "/v1/notifications/batch", _batch_body(start)))
-                if sample.status != 200:
-                    raise RuntimeError(f"batch answered {sample.status}")
-        finally:
-            conn.close()
+        await post_batches(port, {"Authorization": f"Bearer {API_SECRET}"}, count, size=BATCH)
         queued = _used(client) - baseline
         print(f"  redis        {queued / count:.0f} bytes per queued notification "
               f"(record, indexes, audit entry, ARQ job), {queued / 2**20:.1f} MiB in all")

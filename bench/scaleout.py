@@ -18,20 +18,14 @@ from pathlib import Path
 import redis
 
 from bench import report
-from bench.http import HttpConnection, drive, timed, wait_ok
+from bench.http import HttpConnection, drive, post_batches, wait_ok
 from bench.procs import API_SECRET, BIN, Child, herald_env, start_redis, start_web, start_worker
-from bench.smtp_sink import SmtpSink
+from bench import smtp_sink
 from service.embedded import free_port
 
 SMTP_DELAY = 0.2
 BATCH = 500
 CAP_SECONDS = 300
-
-
-def _batch_body(start: int) -> bytes:
-    items = [{"template": "user.welcome", "to": f"user{n}@example.com", "context": {"name": f"User {n}"}}
-             for n in range(start, start + BATCH)]
-    return json.dumps({"notifications": items}).encode()
 
 
 def _redis_work(client: redis.Redis) -> tuple[int, float]:
@@ -43,32 +37,19 @@ def _redis_work(client: redis.Redis) -> tuple[int, float]:
     return calls, float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
-async def _queue(port: int, count: int) -> None:
-    conn = HttpConnection(port, {"Authorization": f"Bearer {API_SECRET}"})
-    try:
-        for start in range(0, count, BATCH):
-            sample = await timed(conn, start, ("POST", "/v1/notifications/batch", _batch_body(start)))
-            if sample.status != 200:
-                raise RuntimeError(f"batch answered {sample.status}")
-    finally:
-        conn.close()
-
-
 async def _deliveries(workers: int, count: int) -> tuple[float, float, float]:
     """Queue `count` (batch sends: the bulk lane), then drain them with `workers` bulk processes.
     Returns the sustained rate, Redis commands per notification and Redis CPU µs per notification."""
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="herald-bench-scale-")))
         server = start_redis(stack, tmp / "redis")
-        smtp = SmtpSink().start()
-        stack.callback(smtp.stop)
-        smtp.script.delay = SMTP_DELAY
+        smtp = smtp_sink.start(stack, delay=SMTP_DELAY)
         env = herald_env(redis_url=server.url, smtp_url=smtp.url, worker_max_jobs=100, log_level="WARNING")
         web, port = start_web(stack, env, tmp)
         await wait_ok(port, "/healthz", timeout=30, alive=web.check_alive)
         client = stack.enter_context(redis.Redis.from_url(server.url))
         client.config_resetstat()
-        await _queue(port, count)
+        await post_batches(port, {"Authorization": f"Bearer {API_SECRET}"}, count)
         for n in range(workers):
             logs = tmp / f"worker{n}"  # a folder each: every worker writes its own bulk.log
             logs.mkdir()

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +112,17 @@ class _Script:
     def __setattr__(self, name: str, value: float) -> None:
         command = {"delay": "delay", "transient_ratio": "ratio"}[name]
         self._sink.command(f"{command} {value}")
+
+
+def start(stack: ExitStack, *, delay: float = 0.0, transient_ratio: float = 0.0) -> SmtpSink:
+    """A sink that answers after `delay` s and refuses `transient_ratio` with 451, stopped with `stack`."""
+    sink = SmtpSink().start()
+    stack.callback(sink.stop)
+    if delay:
+        sink.script.delay = delay
+    if transient_ratio:
+        sink.script.transient_ratio = transient_ratio
+    return sink
 
 
 class SmtpSink:

@@ -16,12 +16,11 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import httpx
 import redis
 
-from bench.http import wait_ok
+from bench import smtp_sink
+from bench.http import post_batches, wait_ok
 from bench.procs import API_SECRET, BIN, Child, herald_env, start_redis, start_web
-from bench.smtp_sink import SmtpSink
 
 # The checkout whose web and worker run (through PYTHONPATH); the benchmark itself is this one.
 ROOT = os.environ.get("HERALD_ROOT", str(Path(__file__).resolve().parents[1]))
@@ -31,12 +30,7 @@ COUNT = int(os.environ.get("COUNT", "3000"))
 async def _queue(stack: ExitStack, env: dict[str, str], logs: Path) -> None:
     web, port = start_web(stack, env, logs)
     await wait_ok(port, "/healthz", timeout=30, alive=web.check_alive)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                                 headers={"Authorization": f"Bearer {API_SECRET}"}) as client:
-        for start in range(0, COUNT, 500):
-            items = [{"template": "user.welcome", "to": f"u{n}@example.com", "context": {"name": f"U{n}"}}
-                     for n in range(start, min(COUNT, start + 500))]
-            (await client.post("/v1/notifications/batch", json={"notifications": items})).raise_for_status()
+    await post_batches(port, {"Authorization": f"Bearer {API_SECRET}"}, COUNT)
     web.stop()
 
 
@@ -44,8 +38,7 @@ async def main() -> None:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="herald-bench-cpu-")))
         server = start_redis(stack, tmp / "redis")
-        smtp = SmtpSink().start()
-        stack.callback(smtp.stop)
+        smtp = smtp_sink.start(stack)
         # One lane, so that one worker serves everything whichever version runs.
         env = herald_env(redis_url=server.url, smtp_url=smtp.url, worker_max_jobs=100, log_level="WARNING",
                          bulk_lane="false", pythonpath=ROOT)

@@ -61,14 +61,13 @@ async def deliver(ctx: dict[str, Any], notification_id: str) -> str:
     attempt_n = int(record.get("attempt_count") or 0) + 1
     if record["status"] == "sending":
         # A previous run died mid-send; its fate is unknown, so say so and send again.
-        await store.transition(notification_id, allowed=["sending"], attempt=_attempt(
-            attempt_n, "interrupted", None, "the worker stopped during this attempt", None))
+        interrupted = _attempt(attempt_n, "interrupted", None, "the worker stopped during this attempt", None)
         if attempt_n - int(record.get("round_start") or 0) >= ctx["settings"].max_tries:
             # A notification that keeps killing its worker (say, out of memory) stops here.
-            await _finish(store, record, _attempt(attempt_n, "interrupted", None, "", None), smtp=False,
-                          record_attempt=False, status="failed", error=f"gave up after {attempt_n} interrupted tries",
-                          failed_ms=int(time.time() * 1000))
+            await _finish(store, record, interrupted, smtp=False, status="failed",
+                          error=f"gave up after {attempt_n} interrupted tries", failed_ms=int(time.time() * 1000))
             return "failed"
+        await store.transition(notification_id, allowed=["sending"], attempt=interrupted)
         attempt_n += 1
     to = json.loads(record["to"])
     always = record["category"] in ALWAYS_SENT or record.get("always_send") == "1"
@@ -159,11 +158,11 @@ def _log(event: str, record: dict[str, Any], attempt: dict[str, Any], **extra: A
 
 
 async def _finish(store: Store, record: dict[str, Any], attempt: dict[str, Any], *, smtp: bool,
-                  record_attempt: bool = True, **fields: Any) -> None:
+                  **fields: Any) -> None:
     counts = delivery_counts(attempt["outcome"], attempt, record, now_ms=int(time.time() * 1000), smtp=smtp)
     await _persist(lambda: store.transition(
-        record["id"], allowed=["sending"], attempt=attempt if record_attempt else None, fields=fields,
-        pending=None, ttl=store.retention, counts=counts))
+        record["id"], allowed=["sending"], attempt=attempt, fields=fields, pending=None, ttl=store.retention,
+        counts=counts))
 
 
 async def _persist(write: Callable[[], Awaitable[T]]) -> T:

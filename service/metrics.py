@@ -78,19 +78,16 @@ class WebMetrics:
             async with store.redis.pipeline(transaction=False) as pipe:
                 pipe.hgetall(STATS_KEY)
                 pipe.zcard(PENDING_KEY)
+                now_ms = int(time.time() * 1000)
                 for queue in (QUEUE_NAME, BULK_QUEUE_NAME):  # due now, and deferred (scheduled or retrying)
-                    pipe.zcount(queue, "-inf", _now_ms())
-                    pipe.zcount(queue, f"({_now_ms()}", "+inf")
+                    pipe.zcount(queue, "-inf", now_ms)
+                    pipe.zcount(queue, f"({now_ms}", "+inf")
                 stats, pending, *depths = await pipe.execute()
         except (RedisError, OSError):
             stats, pending, depths = {}, None, []
         snapshot = CollectorRegistry()
         snapshot.register(_Snapshot({k.decode(): v.decode() for k, v in stats.items()}, pending, depths))
         return generate_latest(self.registry) + generate_latest(snapshot)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class _Snapshot:

@@ -66,13 +66,7 @@ def read(secret: str, token: str) -> tuple[str, str]:
         return _read_v1(secret, token)
     if not _SHAPE.match(token):
         raise InvalidToken("malformed token")
-    head, _, body = token.partition(".")
-    try:
-        nonce, sealed = _unb64(head), _unb64(body)
-    except (ValueError, TypeError):
-        raise InvalidToken("malformed token") from None
-    if _b64(nonce) != head or _b64(sealed) != body:
-        raise InvalidToken("malformed token")
+    nonce, sealed = _parts(token)
     try:
         payload = _cipher(secret).decrypt(nonce, sealed, _PURPOSE)
     except InvalidTag:
@@ -81,17 +75,23 @@ def read(secret: str, token: str) -> tuple[str, str]:
 
 
 def _read_v1(secret: str, token: str) -> tuple[str, str]:
-    body, _, signature = token.partition(".")
-    try:
-        payload, given = _unb64(body), _unb64(signature)
-    except (ValueError, TypeError):
-        raise InvalidToken("malformed token") from None
-    if _b64(payload) != body or _b64(given) != signature:
-        raise InvalidToken("malformed token")
+    payload, given = _parts(token)
     expected = hmac.new(secret.encode(), _V1_PURPOSE + payload, hashlib.sha256).digest()[:16]
     if not hmac.compare_digest(given, expected):
         raise InvalidToken("bad signature")
     return _recipient(payload)
+
+
+def _parts(token: str) -> tuple[bytes, bytes]:
+    """The two base64 halves of a token, decoded; only their one canonical spelling is accepted."""
+    first, _, second = token.partition(".")
+    try:
+        decoded = _unb64(first), _unb64(second)
+    except (ValueError, TypeError):
+        raise InvalidToken("malformed token") from None
+    if _b64(decoded[0]) != first or _b64(decoded[1]) != second:
+        raise InvalidToken("malformed token")
+    return decoded
 
 
 def _recipient(payload: bytes) -> tuple[str, str]:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.report import sustained_rate
 from tests.support.smtp import ScriptedSMTP
 from tests.support.herald import Herald, herald_env, post_many, statuses, wait_until
 
@@ -46,13 +47,6 @@ def test_workers_share_the_queue_without_sending_twice(racing: Herald, redis_url
     print(f"\n{workers} workers: 200 delivered in {elapsed:.1f} s (figure only; see scripts/bench for speed)")
 
 
-def _sustained_rate(times: list[float]) -> float:
-    """Messages a second between the 10th and 90th percentile of arrivals: start-up and tail left out."""
-    times = sorted(times)
-    low, high = times[len(times) // 10], times[len(times) * 9 // 10]
-    return (len(times) * 8 // 10) / (high - low)
-
-
 def test_throughput_grows_with_each_worker(redis_url: str, smtp: ScriptedSMTP):
     """Each worker is held to 4 concurrent sends into a 300 ms server, so a worker's throughput is
     bounded by its concurrency, not by this machine's two CPUs: more workers must deliver more.
@@ -72,7 +66,7 @@ def test_throughput_grows_with_each_worker(redis_url: str, smtp: ScriptedSMTP):
                 proc.terminate()
                 proc.wait(timeout=30)
             assert sorted(smtp.notification_ids()) == sorted(ids)  # each once
-            rates[workers] = _sustained_rate([r.at for r in smtp.received])
+            rates[workers] = sustained_rate(sorted(r.at for r in smtp.received))
     finally:
         herald.stop_all()
     print("\n" + ", ".join(f"{w} worker(s): {r:.1f} msg/s" for w, r in rates.items())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,15 +21,25 @@ class _Keep(logging.Handler):
         self.records.append(record)
 
 
-@pytest.fixture
-def deliveries():
+def _kept(name: str) -> Iterator[list[logging.LogRecord]]:
+    """Every record the logger `name` emits while the fixture lasts."""
     keep = _Keep()
-    logger = logging.getLogger("herald.deliver")
+    logger = logging.getLogger(name)
     logger.addHandler(keep)
     try:
         yield keep.records
     finally:
         logger.removeHandler(keep)
+
+
+@pytest.fixture
+def deliveries() -> Iterator[list[logging.LogRecord]]:
+    yield from _kept("herald.deliver")
+
+
+@pytest.fixture
+def http_lines() -> Iterator[list[logging.LogRecord]]:
+    yield from _kept("herald.http")
 
 
 def _record(fields: dict) -> logging.LogRecord:
@@ -70,17 +81,6 @@ async def test_each_delivery_outcome_is_one_event_without_the_address(client, se
         assert "@" not in json.dumps(r.fields)
 
 
-@pytest.fixture
-def http_lines():
-    keep = _Keep()
-    logger = logging.getLogger("herald.http")
-    logger.addHandler(keep)
-    try:
-        yield keep.records
-    finally:
-        logger.removeHandler(keep)
-
-
 async def test_every_request_has_an_id_and_one_line_without_the_url(client, http_lines):
     answer = await client.get("/v1/recipients/ada@example.com/preferences", headers=AUTH)
     assert answer.status_code == 200
@@ -101,7 +101,7 @@ async def test_a_given_request_id_is_kept_and_a_strange_one_replaced(client, htt
     assert [r.fields["status"] for r in http_lines] == [200, 200, 401]
 
 
-async def test_lines_logged_during_a_request_carry_its_id(client, deliveries):
+async def test_lines_logged_during_a_request_carry_its_id():
     seen = []
     logger = logging.getLogger("herald.test")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bench.http import HttpConnection, Request
+from bench.http import HttpConnection, Request, welcome
 from bench.peers.api import PATH
 from bench.procs import API_SECRET
 
@@ -14,8 +14,7 @@ CLIENTS = 50
 
 
 def body(index: int) -> bytes:
-    return json.dumps({"template": "user.welcome", "to": f"user{index}@example.com",
-                       "context": {"name": f"User {index}"}}).encode()
+    return json.dumps(welcome(index)).encode()
 
 
 def welcome(index: int) -> Request:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from bench.http import HttpConnection, Request, welcome
+from bench.http import HttpConnection, Request
+from bench.http import welcome as welcome_item
 from bench.peers.api import PATH
 from bench.procs import API_SECRET
 
@@ -14,7 +15,7 @@ CLIENTS = 50
 
 
 def body(index: int) -> bytes:
-    return json.dumps(welcome(index)).encode()
+    return json.dumps(welcome_item(index)).encode()
 
 
 def welcome(index: int) -> Request:

@@ -18,6 +18,7 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from service.queue import BULK_QUEUE_NAME, BULK_WORKER_HEALTH_KEY, JOB_KEY_PREFIX, QUEUE_NAME, deliver_job
+from service import timeline
 from service.store import ACTIVE, PENDING_KEY, Store
 
 log = logging.getLogger("herald.sweeper")
@@ -27,6 +28,7 @@ async def sweep(ctx: dict[str, Any]) -> int:
     """Three round trips for all the overdue: two pipelined reads, one pipelined repair."""
     store: Store = ctx["store"]
     queue: ArqRedis = ctx["redis"]
+    await timeline.sample_depth(queue)  # the dashboard's queue-depth line
     before_ms = int((time.time() - ctx["sweep_grace_seconds"]) * 1000)
     await _rescue_bulk(queue, before_ms)
     ids = await store.due_pending(before_ms=before_ms)

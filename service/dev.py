@@ -42,6 +42,7 @@ def _environment() -> tuple[dict[str, str], list[object]]:
         port = free_port()
         started.append(start_catcher(VAR / "mail", port=port))
         env["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+        env.setdefault("MAILBOX_DIR", str(VAR / "mail"))  # the dashboard's Mail tab reads it
         print(f"dev: mail catcher on 127.0.0.1:{port}, messages saved in {VAR / 'mail'}")
     env.setdefault("API_KEYS", f"dev:{secrets.token_urlsafe(18)}")
     env.setdefault("SECRET_KEY", secrets.token_urlsafe(32))

@@ -15,7 +15,10 @@ from service.limits import BodySizeLimit
 from service.requestlog import RequestLog
 from service.metrics import WebMetrics
 from service.queue import open_queue
-from service.routes import audit, batch, digests, health, notifications, recipients, templates, unsubscribe
+from service.dashboard import web as dashboard_web
+from service.routes import (
+    audit, batch, dashboard, digests, health, login, mailbox, notifications, recipients, templates, unsubscribe,
+)
 from service.settings import Settings, load_settings
 from service.store import Store
 from service.templates import Catalog, load_catalog
@@ -49,12 +52,14 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.state.metrics = WebMetrics()
     app.state.accept_context = Context.from_settings(settings, app.state.catalog, actor="")
     errors.install(app)
+    dashboard_web.install(app)
     app.add_middleware(ApiKeyAuth, keys=settings.api_keys, rate_per_second=settings.rate_limit_per_second)
     # An oversized body is refused before anything else reads it.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Outermost: every answer, 401 and 413 included, gets its request id and its log line.
     app.add_middleware(RequestLog)
     logging.getLogger("uvicorn.access").disabled = True  # Herald's own line replaces it
-    for module in (batch, notifications, digests, audit, templates, recipients, unsubscribe, health):
+    for module in (batch, notifications, digests, audit, templates, recipients, unsubscribe, health,
+                   login, dashboard, mailbox):
         app.include_router(module.router)
     return app

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"  # the development command sets text
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # a batch of 500 fits easily
+    # The development mail catcher's folder: the dashboard shows its messages (set by `herald dev`).
+    mailbox_dir: Path | None = None
     digest_hour: int = Field(default=8, ge=0, le=23)  # UTC
     digest_weekday: int = Field(default=0, ge=0, le=6)  # Monday
 

@@ -54,3 +54,10 @@ local function enqueue(job_key, result_key, queue, id, payload, expiry_ms, score
   redis.call('ZADD', queue, score, id)
   return 1
 end
+
+-- The dashboard's last hour: one hash per minute (service/timeline.py), gone after two hours.
+local function count_minute(minute, field, n)
+  local key = 'herald:minute:' .. minute
+  redis.call('HINCRBY', key, field, n)
+  redis.call('EXPIRE', key, 7200)
+end

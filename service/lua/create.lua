@@ -40,4 +40,5 @@ redis.call('ZADD', KEYS[10], created_ms, id)
 redis.call('ZADD', KEYS[11], created_ms, id)
 extend_ttl(KEYS[10], ARGV[1])
 move_status_index(id, false, status, created_ms)
+count_minute(math.floor(tonumber(created_ms) / 60000), 'accepted', 1)
 return {1, '', why}

@@ -1,0 +1,72 @@
+"""What the dashboard's overview shows, read from Redis in as few round trips as it can."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from service import timeline
+from service.dashboard.chart import Chart, chart
+from service.queue import BULK_QUEUE_NAME, BULK_WORKER_HEALTH_KEY, QUEUE_NAME, WORKER_HEALTH_KEY
+from service.store import PENDING_KEY, SUPPRESSED_KEY, status_index
+
+
+@dataclass(frozen=True)
+class Worker:
+    lane: str
+    alive: bool
+    report: str  # ARQ's own health line: jobs complete, failed, retried, ongoing, queued
+
+
+@dataclass(frozen=True)
+class Overview:
+    due: dict[str, int]  # by lane: jobs that could start now
+    deferred: dict[str, int]  # by lane: scheduled reminders and retries waiting for their time
+    pending: int
+    scheduled: int
+    dead_letters: int
+    suppressed: int
+    workers: list[Worker]
+    throughput: Chart
+    depth: Chart
+    last_hour: dict[str, int]
+
+
+async def overview(redis: Redis, *, now: float | None = None) -> Overview:
+    now = time.time() if now is None else now
+    now_ms = int(now * 1000)
+    async with redis.pipeline(transaction=False) as pipe:
+        for queue in (QUEUE_NAME, BULK_QUEUE_NAME):
+            pipe.zcount(queue, "-inf", now_ms).zcount(queue, f"({now_ms}", "+inf")
+        pipe.zcard(PENDING_KEY).zcard(status_index("scheduled")).zcard(status_index("failed")).hlen(SUPPRESSED_KEY)
+        pipe.get(WORKER_HEALTH_KEY).get(BULK_WORKER_HEALTH_KEY)
+        (due, deferred, bulk_due, bulk_deferred, pending, scheduled, failed, suppressed,
+         health, bulk_health) = await pipe.execute()
+    minutes = await timeline.last_hour(redis, now=now)
+    return Overview(
+        due={"default": due, "bulk": bulk_due}, deferred={"default": deferred, "bulk": bulk_deferred},
+        pending=pending, scheduled=scheduled, dead_letters=failed, suppressed=suppressed,
+        workers=[_worker("default", health), _worker("bulk", bulk_health)],
+        throughput=chart([("accepted", "accepted", [m.get("accepted") for m in minutes]),
+                          ("sent", "sent", [m.get("sent") for m in minutes]),
+                          ("retried", "retried", [m.get("transient_failure") for m in minutes]),
+                          ("failed", "failed", [m.failed for m in minutes])]),
+        depth=chart([("due jobs", "depth", [m.depth for m in minutes])]),
+        last_hour=_totals(minutes),
+    )
+
+
+def _worker(lane: str, health: bytes | None) -> Worker:
+    return Worker(lane=lane, alive=health is not None, report=health.decode() if health else "")
+
+
+def _totals(minutes: list[timeline.Minute]) -> dict[str, Any]:
+    return {
+        "accepted": sum(m.get("accepted") for m in minutes),
+        "sent": sum(m.get("sent") for m in minutes),
+        "retried": sum(m.get("transient_failure") for m in minutes),
+        "failed": sum(m.failed for m in minutes),
+    }

@@ -43,6 +43,7 @@ async def current_session(request: Request, settings: SettingsDep) -> Session:
     session = read_session(settings.secret_key, settings.api_keys, request.cookies.get(SESSION_COOKIE))
     if session is None:
         raise LoginRequired()
+    request.state.actor = session.actor  # named on the request's log line, as an API call's key is
     return session
 
 

@@ -232,3 +232,90 @@ async def test_mail_pages_exist_only_with_a_mailbox(browser) -> None:
     await login(browser)
     assert (await browser.get("/dashboard/mail")).status_code == 404
     assert "/dashboard/mail" not in (await browser.get("/dashboard")).text
+
+
+@pytest.fixture
+async def dev_browser(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Path]]:
+    folder = tmp_path / "mail"
+    app = create_app(settings.model_copy(update={"mailbox_dir": folder}))
+    async with LifespanManager(app), await _browser(app) as browser:
+        await login(browser)
+        yield browser, folder
+
+
+def _catch(folder: Path, raw: bytes, n: int = 1) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"20261121-120000-{n:05d}.eml"
+    (folder / name).write_bytes(raw)
+    return name
+
+
+HTML_MAIL = (b"From: Acme <no-reply@acme.test>\r\nTo: ada@example.com\r\nSubject: Welcome, Ada\r\n"
+             b"X-Herald-Notification: n-1\r\nMIME-Version: 1.0\r\n"
+             b"Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+             b"Hello Ada\r\n--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+             b"<p>Hello <b>Ada</b></p><script>parent.document.title='owned'</script>\r\n--b--\r\n")
+
+
+async def test_mail_catcher_lists_and_shows_every_view(dev_browser) -> None:
+    browser, folder = dev_browser
+    name = _catch(folder, HTML_MAIL)
+    listing = await browser.get("/dashboard/mail")
+    assert listing.status_code == 200 and "Welcome, Ada" in listing.text and name in listing.text
+    assert "Welcome, Ada" not in (await browser.get("/dashboard/mail", params={"q": "nobody"})).text
+    html = await browser.get(f"/dashboard/mail/{name}")
+    assert 'sandbox=""' in html.text and f"/dashboard/mail/{name}/html" in html.text
+    assert "<script" not in html.text
+    text = await browser.get(f"/dashboard/mail/{name}", params={"view": "text"})
+    assert "Hello Ada" in text.text
+    headers = await browser.get(f"/dashboard/mail/{name}", params={"view": "headers"})
+    assert "X-Herald-Notification" in headers.text
+    raw = await browser.get(f"/dashboard/mail/{name}", params={"view": "raw"})
+    assert "&lt;script&gt;" in raw.text and "<script>" not in raw.text  # shown, never run
+    part = await browser.get(f"/dashboard/mail/{name}/html")
+    assert part.headers["content-security-policy"].startswith("sandbox;")
+    assert "<b>Ada</b>" in part.text
+
+
+async def test_mail_catcher_refuses_other_files_and_bad_views(dev_browser) -> None:
+    browser, folder = dev_browser
+    (folder.parent / "secret.eml").write_bytes(b"Subject: no\r\n\r\nno")
+    for path in ("/dashboard/mail/..%2Fsecret.eml", "/dashboard/mail/secret.eml", "/dashboard/mail/x/html"):
+        assert (await browser.get(path)).status_code == 404, path
+    name = _catch(folder, HTML_MAIL)
+    assert (await browser.get(f"/dashboard/mail/{name}", params={"view": "exec"})).status_code == 422
+
+
+async def test_mail_catcher_clear_needs_the_form_token(dev_browser) -> None:
+    browser, folder = dev_browser
+    _catch(folder, HTML_MAIL)
+    assert (await browser.post("/dashboard/mail/clear")).status_code == 403
+    page = await browser.get("/dashboard/mail")
+    response = await browser.post("/dashboard/mail/clear", data={"csrf": _csrf(page.text)})
+    assert response.status_code == 303 and "cleared=1" in response.headers["location"]
+    assert not list(folder.iterdir())
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "multipart/form-data",
+                                          "multipart/form-data; boundary=x", "text/plain"])
+async def test_malformed_forms_are_4xx_and_change_nothing(browser, client, settings, smtp, content_type) -> None:
+    nid = await _failed(client, settings, smtp, "a@example.com")
+    await login(browser)
+    for body in (b"\xff\xfe\x00csrf=%ZZ&one=" + nid.encode(), b"--x\r\nContent-Disposition: form-data\r\n\r\n--x--",
+                 b"&&&===", b"csrf=" + b"a" * 5000):
+        for path in ("/dashboard/dead-letters/requeue", "/dashboard/suppressions/remove", "/dashboard/logout",
+                     "/dashboard/login", "/dashboard/mail/clear"):
+            response = await browser.post(path, content=body, headers={"Content-Type": content_type})
+            assert 400 <= response.status_code < 500, (path, body[:20], response.status_code)
+    assert await _status(client, nid) == "failed"
+
+
+@pytest.mark.parametrize("query", [
+    "to=%00", "to=" + "a" * 300, "status=%E2%80%AE", "template=" + "x" * 200, "cursor=%FF%FE", "cursor=MTIzCm5vcGU",
+    "cursor=bm90LWEtbnVtYmVyCng", "requeued=-1", "refused=x", "to=%FF", "removed=%C0%AF",
+])
+async def test_odd_queries_are_answered_never_500(browser, query) -> None:
+    await login(browser)
+    for path in ("/dashboard/notifications", "/dashboard/dead-letters", "/dashboard/scheduled", "/dashboard/suppressions"):
+        response = await browser.get(f"{path}?{query}")
+        assert response.status_code < 500, (path, query)

@@ -58,6 +58,7 @@ def _banner(env: dict[str, str]) -> None:
     secret = env["API_KEYS"].split(",")[0].partition(":")[2]
     base = f"http://127.0.0.1:{env['PORT']}"
     print(f"dev: API key {secret}")
+    print(f"dev: dashboard {base}/dashboard (log in with the API key; caught mail is under Mail)")
     print("dev: try it:")
     print(
         f"  curl -sS -X POST {base}/v1/notifications -H 'Authorization: Bearer {secret}' "

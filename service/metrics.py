@@ -24,7 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from redis.exceptions import RedisError
 
 from service.queue import BULK_QUEUE_NAME, QUEUE_NAME
-from service.store import PENDING_KEY, STATS_KEY, Store
+from service.store import PENDING_KEY, STATS_KEY, Store, status_index
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 BUCKETS = {
@@ -78,22 +78,24 @@ class WebMetrics:
             async with store.redis.pipeline(transaction=False) as pipe:
                 pipe.hgetall(STATS_KEY)
                 pipe.zcard(PENDING_KEY)
+                pipe.zcard(status_index("scheduled"))
                 now_ms = int(time.time() * 1000)
                 for queue in (QUEUE_NAME, BULK_QUEUE_NAME):  # due now, and deferred (scheduled or retrying)
                     pipe.zcount(queue, "-inf", now_ms)
                     pipe.zcount(queue, f"({now_ms}", "+inf")
-                stats, pending, *depths = await pipe.execute()
+                stats, pending, scheduled, *depths = await pipe.execute()
         except (RedisError, OSError):
-            stats, pending, depths = {}, None, []
+            stats, pending, scheduled, depths = {}, None, None, []
         snapshot = CollectorRegistry()
-        snapshot.register(_Snapshot({k.decode(): v.decode() for k, v in stats.items()}, pending, depths))
+        snapshot.register(_Snapshot({k.decode(): v.decode() for k, v in stats.items()}, pending, scheduled, depths))
         return generate_latest(self.registry) + generate_latest(snapshot)
 
 
 class _Snapshot:
-    def __init__(self, stats: dict[str, str], pending: int | None, depths: list[int]) -> None:
+    def __init__(self, stats: dict[str, str], pending: int | None, scheduled: int | None, depths: list[int]) -> None:
         self.stats = stats
         self.pending = pending
+        self.scheduled = scheduled
         self.depths = depths
 
     def collect(self) -> Iterator[Metric]:
@@ -103,6 +105,9 @@ class _Snapshot:
             yield GaugeMetricFamily(
                 "herald_pending_notifications", "Notifications still owed a delivery", value=float(self.pending)
             )
+        if self.scheduled is not None:
+            yield GaugeMetricFamily("herald_scheduled_notifications", "Scheduled reminders waiting for their time",
+                                    value=float(self.scheduled))
         if self.depths:
             depth = GaugeMetricFamily("herald_queue_depth", "ARQ jobs waiting, by lane and whether they are due yet",
                                       labels=["lane", "state"])

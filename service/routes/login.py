@@ -31,8 +31,10 @@ def _next(target: str) -> str:
 
 
 def _cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
+    # Behind a TLS-terminating router the request looks like plain HTTP; PUBLIC_URL tells the truth.
+    https = request.url.scheme == "https" or request.app.state.settings.public_url.startswith("https:")
     response.set_cookie(name, value, max_age=max_age, path="/dashboard", httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
+                        secure=https)
 
 
 def _login_page(request: Request, settings: SettingsDep, target: str, *, problem: str | None = None,

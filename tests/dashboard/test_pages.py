@@ -319,3 +319,12 @@ async def test_odd_queries_are_answered_never_500(browser, query) -> None:
     for path in ("/dashboard/notifications", "/dashboard/dead-letters", "/dashboard/scheduled", "/dashboard/suppressions"):
         response = await browser.get(f"{path}?{query}")
         assert response.status_code < 500, (path, query)
+
+
+async def test_the_cookie_is_secure_when_public_url_is_https(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"public_url": "https://herald.example.com"}))
+    transport = httpx.ASGITransport(app=app)
+    async with LifespanManager(app), httpx.AsyncClient(transport=transport, base_url="https://herald.test") as browser:
+        response = await login(browser)
+    cookie = next(v for k, v in response.headers.multi_items() if k == "set-cookie" and v.startswith(SESSION_COOKIE))
+    assert "Secure" in cookie

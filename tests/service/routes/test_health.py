@@ -30,6 +30,10 @@ async def test_metrics_is_prometheus_text(client):
     assert response.headers["content-type"].startswith("text/plain")
     assert 'herald_notifications_accepted_total{status="queued",template="user.welcome"} 1.0' in response.text
     assert "herald_pending_notifications 1.0" in response.text
+    assert "herald_scheduled_notifications 0.0" in response.text
+    await client.post("/v1/notifications", json={"template": "user.welcome", "to": "bob@example.com",
+                                                 "context": {"name": "Bob"}, "delay": 3600})
+    assert "herald_scheduled_notifications 1.0" in (await client.get("/metrics")).text
 
 
 async def test_metrics_show_what_the_workers_did(client, settings, smtp):

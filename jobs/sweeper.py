@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from arq.connections import ArqRedis
+from redis.exceptions import RedisError
 
 from service.queue import BULK_QUEUE_NAME, BULK_WORKER_HEALTH_KEY, JOB_KEY_PREFIX, QUEUE_NAME, deliver_job
 from service import timeline
@@ -25,10 +26,13 @@ log = logging.getLogger("herald.sweeper")
 
 
 async def sweep(ctx: dict[str, Any]) -> int:
-    """Three round trips for all the overdue: two pipelined reads, one pipelined repair."""
+    """Besides the depth sample, three round trips for all the overdue: two pipelined reads, one repair."""
     store: Store = ctx["store"]
     queue: ArqRedis = ctx["redis"]
-    await timeline.sample_depth(queue)  # the dashboard's queue-depth line
+    try:
+        await timeline.sample_depth(queue)  # the dashboard's queue-depth line
+    except RedisError as exc:  # a chart sample must never stand in the way of the repair below
+        log.warning("could not sample the queue depth: %s", exc)
     before_ms = int((time.time() - ctx["sweep_grace_seconds"]) * 1000)
     await _rescue_bulk(queue, before_ms)
     ids = await store.due_pending(before_ms=before_ms)

@@ -39,6 +39,13 @@ async def requeue(store: Store, notification_id: str, *, now_ms: int) -> tuple[s
     return await store.requeue(notification_id, job=_job(notification_id, now_ms, store), now_ms=now_ms)
 
 
+async def requeue_ids(store: Store, ids: list[str], *, now_ms: int) -> list[str]:
+    """The given notifications that are failed, back in the queue in one pipeline; the ids requeued."""
+    jobs = [_job(nid, now_ms, store) for nid in ids]
+    verdicts = await store.requeue_many(jobs, now_ms=now_ms) if jobs else []
+    return [job.notification_id for job, (verdict, _) in zip(jobs, verdicts, strict=True) if verdict == "requeued"]
+
+
 async def requeue_matching(store: Store, wanted: Filter, *, now_ms: int) -> list[str]:
     """Every failed notification that matches, up to the filter's limit; the ids requeued.
 
@@ -49,11 +56,9 @@ async def requeue_matching(store: Store, wanted: Filter, *, now_ms: int) -> list
         records = await store.get_many(ids[start:start + 500], attempts=False)
         matching = [r["id"] for r in records if r is not None and r["status"] == "failed" and wanted.matches(r)]
         while matching and len(requeued) < wanted.limit:  # more than once only if some were refused
-            jobs = [_job(nid, now_ms, store) for nid in matching[:wanted.limit - len(requeued)]]
-            matching = matching[len(jobs):]
-            verdicts = await store.requeue_many(jobs, now_ms=now_ms)
-            requeued += [job.notification_id for job, (verdict, _) in zip(jobs, verdicts, strict=True)
-                         if verdict == "requeued"]
+            chunk = matching[:wanted.limit - len(requeued)]
+            matching = matching[len(chunk):]
+            requeued += await requeue_ids(store, chunk, now_ms=now_ms)
         if len(requeued) >= wanted.limit:
             break
     return requeued

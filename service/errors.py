@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
@@ -53,8 +53,15 @@ def _route(request: Request) -> str:
     return getattr(route, "path", None) or "(no route)"
 
 
-async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+_UNAVAILABLE_PAGE = ("<!doctype html><title>Herald: store unavailable</title><h1>Redis is unavailable</h1>"
+                     "<p>Herald cannot reach its store just now. This page will work again once it is back; "
+                     "reload in a few seconds.</p>")
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
     log.warning("redis unavailable during %s %s: %s", request.method, _route(request), exc)
+    if request.url.path.startswith("/dashboard"):  # a person in a browser, not a client library
+        return HTMLResponse(_UNAVAILABLE_PAGE, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
     return JSONResponse(
         {"detail": "the store is unavailable, try again shortly"},
         status_code=503,

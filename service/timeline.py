@@ -2,9 +2,10 @@
 
 Each minute is a hash `herald:minute:<minutes since the epoch>` that lives two hours. The
 scripts that accept a notification and record an attempt add to it (no extra round trip):
-`accepted`, and each outcome (`sent`, `transient_failure`, `hard_bounce`, `rejected`, `error`,
-`interrupted`). The sweeper, which runs on the default worker every 30 s, adds how many jobs
-were due in each lane (`depth_default`, `depth_bulk`), so a minute with no worker alive has no depth.
+`accepted`, and for each recorded attempt the status it left the notification in (`sent`,
+`retrying`, `failed`). The sweeper, which runs on the default worker every 30 s, adds how many
+jobs were due in each lane (`depth_default`, `depth_bulk`), so a minute with no worker alive has
+no depth.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from service.queue import BULK_QUEUE_NAME, QUEUE_NAME
 
 PREFIX = "herald:minute:"
 KEEP_SECONDS = 7200
-FAILED_OUTCOMES = ("hard_bounce", "rejected", "error")
 
 
 def minute_key(minute: int) -> str:
@@ -32,10 +32,6 @@ class Minute:
 
     def get(self, name: str) -> int:
         return self.counts.get(name, 0)
-
-    @property
-    def failed(self) -> int:
-        return sum(self.get(outcome) for outcome in FAILED_OUTCOMES)
 
     @property
     def depth(self) -> int | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 MAX_LISTED = 200
 _NAME = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{5,}\.eml$")
+_NOTIFICATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,19 @@ def _parse(raw: bytes) -> EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
 
 
+def _header(message: EmailMessage, name: str) -> str:
+    # The catcher keeps whatever it was sent: a header the parser chokes on is shown raw.
+    try:
+        return str(message[name] or "")
+    except Exception:  # noqa: BLE001 - the stdlib's header parser raises IndexError, among others
+        return next((str(v) for k, v in message.raw_items() if k.lower() == name.lower()), "")
+
+
 def _summary(name: str, message: EmailMessage) -> Summary:
-    return Summary(name=name, sender=str(message["From"] or ""), to=str(message["To"] or ""),
-                   subject=str(message["Subject"] or "(no subject)"), date=str(message["Date"] or ""),
-                   notification_id=str(message["X-Herald-Notification"] or ""))
+    nid = _header(message, "X-Herald-Notification")
+    return Summary(name=name, sender=_header(message, "From"), to=_header(message, "To"),
+                   subject=_header(message, "Subject") or "(no subject)", date=_header(message, "Date"),
+                   notification_id=nid if _NOTIFICATION_ID.match(nid) else "")
 
 
 def listing(directory: Path, *, search: str = "") -> list[Summary]:
@@ -74,14 +84,21 @@ def read(directory: Path, name: str) -> Message | None:
     raw = (directory / name).read_bytes()
     message = _parse(raw)
     return Message(summary=_summary(name, message), html=_body(message, "html"), text=_body(message, "plain"),
-                   headers=[(k, str(v)) for k, v in message.items()], raw=raw.decode("utf-8", "replace"))
+                   headers=[(k, str(v)) for k, v in message.raw_items()], raw=raw.decode("utf-8", "replace"))
 
 
 def _body(message: EmailMessage, subtype: str) -> str | None:
-    part = message.get_body(preferencelist=(subtype,))
+    try:
+        part = message.get_body(preferencelist=(subtype,))
+    except Exception:  # noqa: BLE001 - a malformed structure: the Raw view still shows it
+        return None
     if part is None or part.get_content_subtype() != subtype:
         return None
-    return str(part.get_content())
+    try:
+        return str(part.get_content())
+    except (LookupError, ValueError, AttributeError):  # an unknown charset, say
+        payload = part.get_payload(decode=True)
+        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else None
 
 
 def clear(directory: Path) -> int:

@@ -1,8 +1,9 @@
 """Dashboard sessions: log in with an API key, stay logged in with a signed, HttpOnly cookie.
 
 The cookie does not hold the API key itself but a session signed with SECRET_KEY that names the
-key and carries a fingerprint of its secret: a stolen cookie never yields a key that works on
-the API, and removing or rotating a key from API_KEYS ends every session opened with it.
+key and carries a keyed fingerprint of its secret: a stolen cookie never yields a key that works
+on the API, and removing or rotating a key from API_KEYS ends every session opened with it.
+Logging out ends the session on the server too (a Redis key), not only in the browser.
 
 Forms are protected twice against cross-site requests: the cookie is SameSite=Strict, and every
 POST carries a token derived from the session (for the login form, from a one-off cookie), which
@@ -24,6 +25,7 @@ LOGIN_COOKIE = "herald_login"
 SESSION_SECONDS = 12 * 3600
 _PURPOSE = b"herald-dashboard-session-v1\n"
 _CSRF_PURPOSE = b"herald-dashboard-csrf-v1\n"
+_FINGERPRINT_PURPOSE = b"herald-dashboard-key-v1\n"
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,14 @@ def _mac(secret_key: str, purpose: bytes, payload: bytes) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def _fingerprint(api_secret: str) -> str:
-    return hashlib.sha256(b"herald-dashboard\n" + api_secret.encode()).hexdigest()[:32]
+def _fingerprint(secret_key: str, api_secret: str) -> str:
+    # Keyed: a stolen cookie gives no offline guessing game against a weak API key.
+    return _mac(secret_key, _FINGERPRINT_PURPOSE, api_secret.encode())
+
+
+def logged_out_key(sid: str) -> str:
+    """Marks a session that logged out, until it would have expired anyway."""
+    return f"herald:dashboard:logged-out:{sid}"
 
 
 def find_key(keys: list[tuple[str, str]], given: str) -> tuple[str, str] | None:
@@ -54,7 +62,7 @@ def find_key(keys: list[tuple[str, str]], given: str) -> tuple[str, str] | None:
 def open_session(secret_key: str, key: tuple[str, str], *, now: float | None = None) -> str:
     """The cookie value for a fresh session opened with the API key `key`."""
     now = time.time() if now is None else now
-    body = {"n": key[0], "f": _fingerprint(key[1]), "e": int(now) + SESSION_SECONDS, "s": secrets.token_urlsafe(16)}
+    body = {"n": key[0], "f": _fingerprint(secret_key, key[1]), "e": int(now) + SESSION_SECONDS, "s": secrets.token_urlsafe(16)}
     payload = base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).rstrip(b"=")
     return f"{payload.decode()}.{_mac(secret_key, _PURPOSE, payload)}"
 
@@ -74,7 +82,7 @@ def read_session(secret_key: str, keys: list[tuple[str, str]], cookie: str | Non
         return None
     if expires < (time.time() if now is None else now):
         return None
-    if not any(name == actor and hmac.compare_digest(_fingerprint(secret), fingerprint) for name, secret in keys):
+    if not any(name == actor and hmac.compare_digest(_fingerprint(secret_key, secret), fingerprint) for name, secret in keys):
         return None
     return Session(actor=actor, sid=sid, expires=expires)
 

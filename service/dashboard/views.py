@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
-
 from redis.asyncio import Redis
 
 from service import timeline
@@ -52,8 +50,8 @@ async def overview(redis: Redis, *, now: float | None = None) -> Overview:
         workers=[_worker("default", health), _worker("bulk", bulk_health)],
         throughput=chart([("accepted", "accepted", [m.get("accepted") for m in minutes]),
                           ("sent", "sent", [m.get("sent") for m in minutes]),
-                          ("retried", "retried", [m.get("transient_failure") for m in minutes]),
-                          ("failed", "failed", [m.failed for m in minutes])]),
+                          ("retried", "retried", [m.get("retrying") for m in minutes]),
+                          ("failed", "failed", [m.get("failed") for m in minutes])]),
         depth=chart([("due jobs", "depth", [m.depth for m in minutes])]),
         last_hour=_totals(minutes),
     )
@@ -63,10 +61,6 @@ def _worker(lane: str, health: bytes | None) -> Worker:
     return Worker(lane=lane, alive=health is not None, report=health.decode() if health else "")
 
 
-def _totals(minutes: list[timeline.Minute]) -> dict[str, Any]:
-    return {
-        "accepted": sum(m.get("accepted") for m in minutes),
-        "sent": sum(m.get("sent") for m in minutes),
-        "retried": sum(m.get("transient_failure") for m in minutes),
-        "failed": sum(m.failed for m in minutes),
-    }
+def _totals(minutes: list[timeline.Minute]) -> dict[str, int]:
+    fields = {"accepted": "accepted", "sent": "sent", "retried": "retrying", "failed": "failed"}
+    return {label: sum(m.get(field) for m in minutes) for label, field in fields.items()}

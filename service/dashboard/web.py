@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
-from service.dashboard.session import SESSION_COOKIE, Session, csrf_ok, csrf_token, read_session
-from service.deps import SettingsDep
+from service.dashboard.session import SESSION_COOKIE, Session, csrf_ok, csrf_token, logged_out_key, read_session
+from service.deps import SettingsDep, StoreDep
 
 HERE = Path(__file__).parent
 PAGES = Jinja2Templates(directory=HERE / "templates")
@@ -31,7 +31,10 @@ class LoginRequired(Exception):
 
 
 async def _login_redirect(request: Request, exc: Exception) -> Response:
+    # After logging in the browser GETs `next`: a form's POST address would only answer 405.
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":
+        target = "/dashboard"
     return RedirectResponse(f"/dashboard/login?next={quote(target, safe='')}", status_code=303)
 
 
@@ -39,9 +42,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _login_redirect)
 
 
-async def current_session(request: Request, settings: SettingsDep) -> Session:
+async def current_session(request: Request, settings: SettingsDep, store: StoreDep) -> Session:
     session = read_session(settings.secret_key, settings.api_keys, request.cookies.get(SESSION_COOKIE))
-    if session is None:
+    if session is None or await store.redis.exists(logged_out_key(session.sid)):
         raise LoginRequired()
     request.state.actor = session.actor  # named on the request's log line, as an API call's key is
     return session
@@ -51,11 +54,17 @@ SessionDep = Annotated[Session, Depends(current_session)]
 
 
 def same_origin(request: Request) -> bool:
-    """A browser names the page a POST comes from; it must be this host (no header: not a browser)."""
+    """A browser names the site a POST comes from: it must be this one, as the request's Host or
+    PUBLIC_URL names it (a proxy may rewrite Host). No header at all: not a browser."""
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    return urlsplit(origin).netloc == request.headers.get("host")
+    if origin is None:
+        return True
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:
+        return False
+    ours = {request.headers.get("host"), urlsplit(request.app.state.settings.public_url).netloc}
+    return bool(netloc) and netloc in ours
 
 
 async def checked_form(request: Request, session: SessionDep, settings: SettingsDep) -> FormData:

@@ -21,14 +21,14 @@ if ARGV[4] ~= '' then
   redis.call('HINCRBY', KEYS[1], 'attempt_count', 1)
 end
 if ARGV[5] ~= '' then
-  local minute = math.floor(tonumber(redis.call('TIME')[1]) / 60)
   for field, n in pairs(cjson.decode(ARGV[5])) do
     -- Sums are floats even when a value happens to be whole (cjson makes 1.0 a 1).
     if string.sub(field, -4) == '|sum' then redis.call('HINCRBYFLOAT', KEYS[4], field, tostring(n))
     else redis.call('HINCRBY', KEYS[4], field, n) end
-    -- Plain outcome names ('sent', 'transient_failure', ...) also go on the dashboard's timeline.
-    if not string.find(field, '|', 1, true) then count_minute(minute, field, n) end
   end
+  -- The dashboard's timeline counts what became of the notification (sent, retrying, failed),
+  -- not the attempt's outcome: a timeout that will be retried is not a failure.
+  count_minute(math.floor(tonumber(redis.call('TIME')[1]) / 60), new, 1)
 end
 sync_attempts_ttl(KEYS[1], id)
 return {1, status}

@@ -18,6 +18,7 @@ from service.dashboard import views
 from service.dashboard.web import HERE, FormDep, SessionDep, back, page
 from service.deps import SettingsDep, StoreDep
 from service.models import STATUSES, NotificationOut, normalize_email
+from service.store import status_index
 from service.templates import KEY_RE
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -119,18 +120,23 @@ async def requeue(form: FormDep, session: SessionDep, store: StoreDep, settings:
     """One dead letter (its row's button), the ticked ones, or every one (`all`)."""
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)
+    one = form.get("one")  # a row's own button names its notification
     if form.get("all") == "1":
+        waiting = await store.redis.zcard(status_index("failed"))
         ids = await deadletters.requeue_matching(store, deadletters.Filter(limit=10_000), now_ms=now_ms)
-        wanted = len(ids)
+        wanted = max(waiting, len(ids))
     else:
-        one = form.get("one")  # a row's own button names its notification
         chosen = [str(one)] if one else [str(v) for v in form.getlist("ids")][:PAGE_SIZE]
+        ids = await deadletters.requeue_ids(store, chosen, now_ms=now_ms)
         wanted = len(chosen)
-        verdicts = [await deadletters.requeue(store, nid, now_ms=now_ms) for nid in chosen]
-        ids = [nid for nid, (verdict, _) in zip(chosen, verdicts, strict=True) if verdict == "requeued"]
-    await audit.record(store.redis, actor=session.actor, action="notifications.requeue", target="dead letters",
-                       at=now, retention_seconds=settings.audit_retention_seconds,
-                       detail={"via": "dashboard", "requeued": len(ids), "ids": ids[:100]})
+    if ids:
+        # Audited as the API audits the same act, so a search by id finds it whichever was used.
+        single = bool(one) and form.get("all") != "1"
+        await audit.record(store.redis, actor=session.actor, at=now, retention_seconds=settings.audit_retention_seconds,
+                           action="notification.retry" if single else "notifications.requeue",
+                           target=ids[0] if single else "dead letters",
+                           detail={"via": "dashboard"} if single else {"via": "dashboard", "requeued": len(ids),
+                                                                      "ids": ids[:100]})
     return back("/dashboard/dead-letters", requeued=len(ids), refused=wanted - len(ids))
 
 

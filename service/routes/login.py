@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import posixpath
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -14,20 +16,23 @@ from service.dashboard.session import (
     csrf_ok,
     csrf_token,
     find_key,
+    logged_out_key,
     new_login_nonce,
     open_session,
 )
-from service.dashboard.web import FormDep, page, same_origin
-from service.deps import SettingsDep
+from service.dashboard.web import FormDep, SessionDep, page, same_origin
+from service.deps import SettingsDep, StoreDep
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 
 def _next(target: str) -> str:
     """Only a dashboard page of this site: never an open redirect to somewhere else."""
-    if target.startswith("/dashboard") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/dashboard"
+    path = target.partition("?")[0]
+    inside = path == "/dashboard" or path.startswith("/dashboard/")
+    if "\\" in target or not inside or posixpath.normpath(path) != path.rstrip("/"):
+        return "/dashboard"
+    return target
 
 
 def _cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
@@ -71,7 +76,10 @@ async def login(
 
 
 @router.post("/logout")
-async def logout(_: FormDep) -> RedirectResponse:
+async def logout(_: FormDep, session: SessionDep, store: StoreDep) -> RedirectResponse:
+    # A copy of the cookie (another browser, a proxy log) must stop working too.
+    remaining = max(1, session.expires - int(time.time()))
+    await store.redis.set(logged_out_key(session.sid), "1", ex=remaining)
     response = RedirectResponse("/dashboard/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/dashboard")
     return response

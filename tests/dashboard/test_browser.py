@@ -7,6 +7,7 @@ mail catcher shows a caught message. The screenshots in the README are taken her
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +18,9 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from service.embedded import free_port
 from service.mailcatcher import start_catcher
-from tests.support.herald import API_KEY, AUTH, ROOT, Herald, herald_env, wait_until
+from tests.support.herald import API_KEY, AUTH, Herald, herald_env, wait_until
 from tests.support.smtp import ScriptedSMTP
 
-SHOTS = ROOT / "docs" / "screenshots"
 WELCOME = {"template": "user.welcome", "context": {"name": "Ada"}}
 
 
@@ -75,12 +75,23 @@ def _log_in(page: Page, herald: Herald) -> None:
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
 
 
-def _shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / name), full_page=True)
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The README's screenshots are refreshed with SCREENSHOTS_DIR=docs/screenshots; otherwise they
+    go to a temporary folder, so that running the tests leaves the checkout as it was."""
+    chosen = os.environ.get("SCREENSHOTS_DIR")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
-def test_find_requeue_and_see_a_dead_letter_delivered(page: Page, redis_url: str, smtp: ScriptedSMTP) -> None:
+def _shot(page: Page, path: Path) -> None:
+    page.screenshot(path=str(path), full_page=True)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_find_requeue_and_see_a_dead_letter_delivered(page: Page, shots: Path, redis_url: str,
+                                                      smtp: ScriptedSMTP) -> None:
     smtp.script.always_data["ada@example.com"] = "554 5.7.1 rejected by policy"
     herald = _run(herald_env(redis_url, smtp.url))
     try:
@@ -93,7 +104,7 @@ def test_find_requeue_and_see_a_dead_letter_delivered(page: Page, redis_url: str
 
         _log_in(page, herald)
         expect(page.locator(".workers li.alive").first).to_contain_text("default lane")
-        _shot(page, "overview.png")
+        _shot(page, shots / "overview.png")
 
         page.get_by_role("link", name="Notifications", exact=True).click()
         page.get_by_label("Recipient").fill("ada@example.com")
@@ -104,11 +115,11 @@ def test_find_requeue_and_see_a_dead_letter_delivered(page: Page, redis_url: str
         rows.first.get_by_role("link").click()
         expect(page.locator("#status")).to_have_text("failed")
         expect(page.locator("table.list")).to_contain_text("rejected by policy")
-        _shot(page, "notification.png")
+        _shot(page, shots / "notification.png")
 
         del smtp.script.always_data["ada@example.com"]  # the mail server takes it now
         page.get_by_role("link", name="Dead letters").click()
-        _shot(page, "dead-letters.png")
+        _shot(page, shots / "dead-letters.png")
         page.locator(f'button[name="one"][value="{dead}"]').click()  # that row's own Requeue button
         expect(page.get_by_role("status")).to_contain_text("Requeued 1")
 
@@ -117,11 +128,16 @@ def test_find_requeue_and_see_a_dead_letter_delivered(page: Page, redis_url: str
         page.reload()
         expect(page.locator("#status")).to_have_text("sent")
         assert [m.rcpt_tos for m in smtp.received if "ada@example.com" in m.rcpt_tos] == [["ada@example.com"]]
+
+        page.get_by_role("button", name="Log out").click()
+        expect(page.get_by_role("heading", name="Log in to Herald")).to_be_visible()
+        page.goto(f"{herald.base}/dashboard/dead-letters")
+        expect(page.get_by_role("heading", name="Log in to Herald")).to_be_visible()
     finally:
         herald.stop_all()
 
 
-def test_the_mail_catcher_shows_what_was_sent(page: Page, redis_url: str, tmp_path: Path) -> None:
+def test_the_mail_catcher_shows_what_was_sent(page: Page, shots: Path, redis_url: str, tmp_path: Path) -> None:
     folder = tmp_path / "mail"
     port = free_port()
     catcher = start_catcher(folder, port=port, echo=False)
@@ -135,7 +151,7 @@ def test_the_mail_catcher_shows_what_was_sent(page: Page, redis_url: str, tmp_pa
         expect(page.locator("dl.facts")).to_contain_text(nid)
         frame = page.frame_locator("iframe.mail")
         expect(frame.locator("body")).to_contain_text("Ada")
-        _shot(page, "mail.png")
+        _shot(page, shots / "mail.png")
         page.get_by_role("link", name="Text", exact=True).click()
         expect(page.locator("pre.mail")).to_contain_text("Ada")
         page.get_by_role("link", name="Headers", exact=True).click()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from service.dashboard.session import SESSION_COOKIE
+from service.embedded import free_port
 from service.factory import create_app
 from service.settings import Settings
 from tests.conftest import API_KEY, AUTH, drain, make_settings
@@ -145,7 +147,7 @@ async def test_requeue_one_dead_letter_from_its_row(browser, client, settings, s
     shown = await browser.get(response.headers["location"])
     assert "Requeued 1" in shown.text and first not in shown.text and second in shown.text
     audit = (await client.get("/v1/audit", params={"actor": "test"})).json()["items"]
-    assert audit[0]["action"] == "notifications.requeue" and audit[0]["detail"]["ids"] == [first]
+    assert (audit[0]["action"], audit[0]["target"]) == ("notification.retry", first)
 
 
 async def test_requeue_ticked_and_every_dead_letter(browser, client, settings, smtp) -> None:
@@ -156,7 +158,9 @@ async def test_requeue_ticked_and_every_dead_letter(browser, client, settings, s
     assert "requeued=2" in response.headers["location"]
     assert [await _status(client, n) for n in ids] == ["queued", "queued", "failed"]
     response = await browser.post("/dashboard/dead-letters/requeue", data={"csrf": csrf, "all": "1"})
-    assert "requeued=1" in response.headers["location"]
+    assert "requeued=1" in response.headers["location"] and "refused=0" in response.headers["location"]
+    entry = (await client.get("/v1/audit")).json()["items"][0]
+    assert entry["action"] == "notifications.requeue" and entry["detail"]["ids"] == [ids[2]]
     assert await _status(client, ids[2]) == "queued"
 
 
@@ -321,10 +325,109 @@ async def test_odd_queries_are_answered_never_500(browser, query) -> None:
         assert response.status_code < 500, (path, query)
 
 
-async def test_the_cookie_is_secure_when_public_url_is_https(settings: Settings) -> None:
+async def test_cookies_are_secure_when_public_url_is_https(settings: Settings) -> None:
+    # The request itself is plain HTTP, as behind a TLS-terminating router: PUBLIC_URL decides.
     app = create_app(settings.model_copy(update={"public_url": "https://herald.example.com"}))
-    transport = httpx.ASGITransport(app=app)
-    async with LifespanManager(app), httpx.AsyncClient(transport=transport, base_url="https://herald.test") as browser:
-        response = await login(browser)
-    cookie = next(v for k, v in response.headers.multi_items() if k == "set-cookie" and v.startswith(SESSION_COOKIE))
-    assert "Secure" in cookie
+    async with LifespanManager(app), await _browser(app) as browser:
+        response = await browser.get("/dashboard/login")
+    assert "Secure" in response.headers["set-cookie"]
+
+
+async def test_an_expired_session_is_a_login_again(browser: httpx.AsyncClient, settings: Settings) -> None:
+    from service.dashboard.session import open_session
+
+    stale = open_session(settings.secret_key, ("test", API_KEY), now=time.time() - 13 * 3600)
+    browser.cookies.set(SESSION_COOKIE, stale, domain="herald.test", path="/dashboard")
+    assert (await browser.get("/dashboard")).status_code == 303
+
+
+async def test_login_refuses_a_wrong_token_and_another_site(browser: httpx.AsyncClient) -> None:
+    form = await browser.get("/dashboard/login")
+    token = _csrf(form.text)
+    wrong = await browser.post("/dashboard/login", data={"api_key": API_KEY, "csrf": token[:-1] + "x"})
+    assert wrong.status_code == 403
+    for origin in ("https://evil.test", "http://[", "null"):
+        other = await browser.post("/dashboard/login", data={"api_key": API_KEY, "csrf": token},
+                                   headers={"Origin": origin})
+        assert other.status_code == 403, origin
+    assert SESSION_COOKIE not in browser.cookies
+    # Each refusal hands out a fresh form (and login cookie): the earlier token is spent.
+    fresh = _csrf((await browser.get("/dashboard/login")).text)
+    ok = await browser.post("/dashboard/login", data={"api_key": API_KEY, "csrf": fresh},
+                            headers={"Origin": "http://herald.test"})
+    assert ok.status_code == 303 and SESSION_COOKIE in browser.cookies
+
+
+async def test_logging_out_ends_every_copy_of_the_session(browser: httpx.AsyncClient) -> None:
+    await login(browser)
+    copy = browser.cookies[SESSION_COOKIE]
+    page = await browser.get("/dashboard")
+    assert (await browser.post("/dashboard/logout", data={"csrf": _csrf(page.text)})).status_code == 303
+    browser.cookies.set(SESSION_COOKIE, copy, domain="herald.test", path="/dashboard")
+    assert (await browser.get("/dashboard")).status_code == 303
+
+
+async def test_a_post_without_a_session_goes_to_login_then_home(browser: httpx.AsyncClient) -> None:
+    for path in ("/dashboard/dead-letters/requeue", "/dashboard/suppressions/remove", "/dashboard/logout",
+                 "/dashboard/mail/clear"):
+        response = await browser.post(path, data={"one": "x"})
+        assert response.status_code == 303, path
+        assert response.headers["location"] == "/dashboard/login?next=%2Fdashboard"
+
+
+async def test_pages_say_so_when_redis_is_down(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"}))
+    async with LifespanManager(app), await _browser(app) as browser:
+        await login(browser)  # logging in needs no Redis; every page after it does
+        response = await browser.get("/dashboard")
+    assert response.status_code == 503 and response.headers["retry-after"]
+    assert response.headers["content-type"].startswith("text/html") and "Redis is unavailable" in response.text
+
+
+async def test_the_chart_counts_what_became_of_each_notification(browser, client, redis_url, smtp) -> None:
+    # One notification retried once then sent, one that gave up after its only try.
+    settings = make_settings(redis_url=redis_url, smtp_url=smtp.url, max_tries=2)
+    smtp.script.data["ada@example.com"].append("451 4.3.0 later")
+    smtp.script.always_data["bob@example.com"] = "451 4.3.0 later"
+    for to in ("ada@example.com", "bob@example.com"):
+        await client.post("/v1/notifications", json=WELCOME | {"to": to})
+    await drain(settings)
+    await login(browser)
+    page = await browser.get("/dashboard")
+    # ada: retrying, then sent; bob: retrying, then failed (dead letter) after his second 451.
+    assert "accepted 2, sent 1,\n      retried 2, failed 1" in page.text
+
+
+async def test_a_dashboard_retry_is_audited_like_the_apis(browser, client, settings, smtp) -> None:
+    nid = await _failed(client, settings, smtp, "a@example.com")
+    await login(browser)
+    csrf = _csrf((await browser.get("/dashboard/dead-letters")).text)
+    await browser.post("/dashboard/dead-letters/requeue", data={"csrf": csrf})  # nothing ticked: no entry
+    await browser.post("/dashboard/dead-letters/requeue", data={"csrf": csrf, "ids": ["nope"]})
+    actions = [e["action"] for e in (await client.get("/v1/audit")).json()["items"]]
+    assert "notifications.requeue" not in actions and "notification.retry" not in actions
+    await browser.post("/dashboard/dead-letters/requeue", data={"csrf": csrf, "one": nid})
+    entry = (await client.get("/v1/audit")).json()["items"][0]
+    assert (entry["action"], entry["target"], entry["actor"]) == ("notification.retry", nid, "test")
+
+
+async def test_login_next_stays_inside_the_dashboard(browser: httpx.AsyncClient) -> None:
+    for target in ("/dashboard/../v1/audit", "/dashboardx", "/dashboard/./x"):
+        assert (await login(browser, next_page=target)).headers["location"] == "/dashboard", target
+    kept = await login(browser, next_page="/dashboard/notifications?to=a%40b.test")
+    assert kept.headers["location"] == "/dashboard/notifications?to=a%40b.test"
+
+
+async def test_odd_mail_is_shown_not_a_500(dev_browser) -> None:
+    browser, folder = dev_browser
+    broken = _catch(folder, b"From: x <\r\nTo: ada@example.com\r\nSubject: odd\r\n"
+                            b"X-Herald-Notification: ../../x\r\n"
+                            b"Content-Type: text/plain; charset=x-bogus\r\n\r\nhello\r\n", n=1)
+    listing = await browser.get("/dashboard/mail")
+    assert listing.status_code == 200 and "odd" in listing.text
+    for view in ("html", "text", "headers", "raw"):
+        shown = await browser.get(f"/dashboard/mail/{broken}", params={"view": view})
+        assert shown.status_code == 200, view
+    # A header that is not a notification id is not turned into a link.
+    assert 'href="/dashboard/notifications/' not in (await browser.get(f"/dashboard/mail/{broken}")).text
+    assert "hello" in (await browser.get(f"/dashboard/mail/{broken}", params={"view": "text"})).text

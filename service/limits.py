@@ -19,8 +19,12 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _refuse(send, self.max_bytes)
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.max_bytes:
+                await _refuse(send, self.max_bytes)
+                return
+            # The server reads no more than Content-Length: only a chunked body needs counting.
+            await self.app(scope, receive, send)
             return
         received = 0
         started = refused = False

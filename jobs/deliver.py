@@ -24,7 +24,7 @@ from jobs.smtp import Outcome
 from service import logs, recipients, tokens
 from service.metrics import delivery_counts
 from service.models import iso
-from service.store import ACTIVE, Store, recipient_email
+from service.store import Claim, Store, recipient_email
 from service.templates import ALWAYS_SENT, RENDER_ERRORS
 
 log = logging.getLogger("herald.deliver")
@@ -38,6 +38,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 def _attempt(n: int, outcome: str, code: int | None, detail: str, started: float | None) -> dict[str, Any]:
     duration = None if started is None else int((time.monotonic() - started) * 1000)
     return {"n": n, "at": iso(_now()), "outcome": outcome, "smtp_code": code, "detail": detail[:1000],
@@ -45,43 +49,61 @@ def _attempt(n: int, outcome: str, code: int | None, detail: str, started: float
 
 
 async def deliver(ctx: dict[str, Any], notification_id: str) -> str:
-    store: Store = ctx["store"]
-    [record] = await store.get_many([notification_id], attempts=False)
-    if record is None or record["status"] not in ACTIVE:
-        return "nothing to do"
-    early_ms = int(record["due_ms"]) - _now().timestamp() * 1000
-    if early_ms > EARLY_TOLERANCE_MS:
-        return "not due yet"  # rescheduled later: the job for the new time will come
-    if early_ms > 0:
-        await asyncio.sleep(early_ms / 1000)  # another host's clock ran ahead: never send early
     throttle = ctx.get("throttle")
-    # Before anything is written: a deferral must leave the record exactly as it was.
-    if throttle is not None and (wait := await throttle.admit(max_wait=ctx["throttle_wait_seconds"])) > 0:
-        raise Retry(defer=wait)  # over SEND_RATE_PER_SECOND for now: back to the queue, unclaimed
-    attempt_n = int(record.get("attempt_count") or 0) + 1
-    if record["status"] == "sending":
-        # A previous run died mid-send; its fate is unknown, so say so and send again.
-        interrupted = _attempt(attempt_n, "interrupted", None, "the worker stopped during this attempt", None)
-        if attempt_n - int(record.get("round_start") or 0) >= ctx["settings"].max_tries:
-            # A notification that keeps killing its worker (say, out of memory) stops here.
-            await _finish(store, record, interrupted, smtp=False, status="failed",
-                          error=f"gave up after {attempt_n} interrupted tries", failed_ms=int(time.time() * 1000))
+    # With a send rate, look before taking: a deferral must leave the record exactly as it was.
+    claim = await _claim(ctx, notification_id, mode="take" if throttle is None else "look")
+    if claim.verdict == "unclaimed" and claim.record is not None:
+        if throttle is not None and (wait := await throttle.admit(max_wait=ctx["throttle_wait_seconds"])) > 0:
+            raise Retry(defer=wait)  # over SEND_RATE_PER_SECOND for now: back to the queue, unclaimed
+        if claim.record["status"] == "sending" and await _interrupted(ctx, claim.record):
             return "failed"
-        await store.transition(notification_id, allowed=["sending"], attempt=interrupted)
-        attempt_n += 1
-    to = json.loads(record["to"])
-    always = record["category"] in ALWAYS_SENT or record.get("always_send") == "1"
-    category = None if always else record["category"]
-    lease_ms = int((_now().timestamp() + ctx["lease_seconds"]) * 1000)
-    verdict, detail = await store.claim(notification_id, email=to["email"], category=category, lease_ms=lease_ms)
-    if verdict != "claimed":
-        return f"{verdict}: {detail}"
-    return await _attempt_send(ctx, record, to, attempt_n)
+        claim = await _claim(ctx, notification_id, mode="retake")
+    if claim.verdict != "claimed" or claim.record is None:
+        return _not_claimed(claim)
+    return await _attempt_send(ctx, claim.record, int(claim.record.get("attempt_count") or 0) + 1)
 
 
-async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], to: dict[str, Any], n: int) -> str:
+def _not_claimed(claim: Claim) -> str:
+    if claim.verdict == "skipped":
+        return "nothing to do"
+    if claim.verdict == "not due":
+        return "not due yet"  # rescheduled later: the job for the new time will come
+    return f"{claim.verdict}: {claim.detail}"
+
+
+async def _claim(ctx: dict[str, Any], notification_id: str, *, mode: str) -> Claim:
+    """One round trip, unless the due time is a little ahead of this host's clock."""
+    store: Store = ctx["store"]
+    now_ms = _now_ms()
+    while True:
+        claim = await store.claim(notification_id, now_ms=now_ms, early_ms=EARLY_TOLERANCE_MS,
+                                  lease_ms=now_ms + ctx["lease_seconds"] * 1000, mode=mode)
+        if claim.verdict != "early":
+            return claim
+        due_ms = int(claim.detail or 0)
+        await asyncio.sleep((due_ms - now_ms) / 1000)  # another host's clock ran ahead: never send early
+        now_ms = max(_now_ms(), due_ms)
+
+
+async def _interrupted(ctx: dict[str, Any], record: dict[str, Any]) -> bool:
+    """A previous run died mid-send; its fate is unknown, so say so (the caller sends again).
+    True when that was the last try."""
+    store: Store = ctx["store"]
+    attempt_n = int(record.get("attempt_count") or 0) + 1
+    interrupted = _attempt(attempt_n, "interrupted", None, "the worker stopped during this attempt", None)
+    if attempt_n - int(record.get("round_start") or 0) >= ctx["settings"].max_tries:
+        # A notification that keeps killing its worker (say, out of memory) stops here.
+        await _finish(store, record, interrupted, smtp=False, status="failed",
+                      error=f"gave up after {attempt_n} interrupted tries", failed_ms=_now_ms())
+        return True
+    await store.transition(record["id"], allowed=["sending"], attempt=interrupted)
+    return False
+
+
+async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], n: int) -> str:
     settings = ctx["settings"]
     started = time.monotonic()
+    to = json.loads(record["to"])
     try:
         unsubscribe_url = _unsubscribe_url(settings, to["email"], record["category"])
         rendered = ctx["catalog"].render(

@@ -209,14 +209,18 @@ class Store:
         return bool(applied), _text(status) or None
 
     async def claim(
-        self, notification_id: str, *, email: str, category: str | None, lease_ms: int
-    ) -> tuple[str, str | None]:
-        """("claimed", previous status), ("refused", "suppressed"/"opted_out") or ("skipped", status)."""
-        keys = [record_key(notification_id), PENDING_KEY, SUPPRESSED_KEY, prefs_key(email)]
-        argv = [email.lower(), category or "", lease_ms, self.retention]
-        code, detail = await self._claim(keys=keys, args=argv)
-        verdict = {1: "claimed", 2: "refused"}.get(int(code), "skipped")
-        return verdict, _text(detail) or None
+        self, notification_id: str, *, now_ms: int, early_ms: int, lease_ms: int, mode: str = "take"
+    ) -> Claim:
+        """Check and take a due notification for sending in one round trip (see lua/claim.lua).
+
+        `early_ms`: how far ahead of now its due time may be (another host's clock) and still count.
+        `mode`: "look" writes nothing; "take" leaves a record already `sending` unclaimed, for
+        the caller to record the interrupted attempt first; "retake" takes it anyway.
+        """
+        keys = [record_key(notification_id), PENDING_KEY, SUPPRESSED_KEY]
+        always_sent = "," + ",".join(sorted(ALWAYS_SENT)) + ","
+        argv = [now_ms, early_ms, lease_ms, self.retention, always_sent, mode]
+        return _claimed(await self._claim(keys=keys, args=argv))
 
     async def requeue(self, notification_id: str, *, job: NewJob, now_ms: int) -> tuple[str, str | None]:
         """A `failed` notification back to `queued`, with a fresh job under the same id.
@@ -278,6 +282,37 @@ class Store:
     async def due_pending(self, *, before_ms: int, limit: int = 500) -> list[str]:
         ids = await self.redis.zrangebyscore(PENDING_KEY, "-inf", before_ms, start=0, num=limit)
         return [_text(i) for i in ids]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim's answer. `verdict`, with `detail`:
+
+    "claimed" (the status before), "refused" ("suppressed"/"opted_out", now written as
+    `suppressed`), "skipped" (the status, None if the record is gone), "not due" (None),
+    "early" (the due time in ms, within the tolerance) or "unclaimed" (the status; nothing written).
+    `record`: as it was before the claim, when claimed or unclaimed.
+    """
+
+    verdict: str
+    detail: str | None
+    record: dict[str, Any] | None = None
+
+
+_CLAIM_VERDICTS = {0: "skipped", 1: "claimed", 2: "refused", 3: "not due", 4: "early", 5: "unclaimed"}
+
+
+def _claimed(reply: list[Any]) -> Claim:
+    code, detail, *rest = reply
+    return Claim(_CLAIM_VERDICTS[int(code)], _text(detail) or None, _record_from_flat(rest[0]) if rest else None)
+
+
+def _record_from_flat(flat: list[bytes | str]) -> dict[str, Any]:
+    """HGETALL's field, value, ... as `get_many(attempts=False)` gives it; once per delivery, so inlined."""
+    texts = [item.decode() if isinstance(item, bytes) else item for item in flat]
+    record: dict[str, Any] = dict(zip(texts[::2], texts[1::2]))
+    record["attempts"] = []
+    return record
 
 
 def _requeued(reply: list[Any]) -> tuple[str, str | None]:

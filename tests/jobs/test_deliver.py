@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
+
 import httpx
 import pytest
 
@@ -9,6 +12,12 @@ from tests.conftest import drain
 from tests.support.smtp import ScriptedSMTP
 
 WELCOME = {"template": "user.welcome", "to": "ada@example.com", "context": {"name": "Ada"}}
+
+
+def job_ctx(store, settings, *, throttle=None) -> dict:
+    """What the worker's start-up puts in ctx, as far as the claim goes (jobs.worker.startup)."""
+    return {"store": store, "settings": settings, "throttle": throttle, "throttle_wait_seconds": 0,
+            "lease_seconds": settings.job_timeout_seconds + 60}
 
 
 async def post(client: httpx.AsyncClient, body: dict | None = None, **extra) -> dict:
@@ -194,7 +203,7 @@ async def test_a_notification_that_keeps_killing_its_worker_stops_at_max_tries(c
 
     created = (await client.post("/v1/notifications", json=WELCOME)).json()
     store = app.state.store
-    ctx = {"store": store, "settings": settings, "throttle": None, "throttle_wait_seconds": 0}
+    ctx = job_ctx(store, settings)
     # MAX_TRIES - 1 runs have died mid-send; this run records the last one as interrupted.
     await store.transition(created["id"], allowed=None,
                            fields={"status": "sending", "attempt_count": settings.max_tries - 1})
@@ -216,9 +225,83 @@ async def test_a_throttled_run_leaves_an_interrupted_record_as_it_was(client, ap
     created = (await client.post("/v1/notifications", json=WELCOME)).json()
     store = app.state.store
     await store.transition(created["id"], allowed=None, fields={"status": "sending"})
-    ctx = {"store": store, "settings": settings, "throttle": Full(), "throttle_wait_seconds": 0}
+    ctx = job_ctx(store, settings, throttle=Full())
     for _ in range(3):
         with pytest.raises(Retry):
             await deliver(ctx, created["id"])
     got = (await client.get(f"/v1/notifications/{created['id']}")).json()
     assert got["attempts"] == [] and got["status"] == "sending"
+
+
+async def record_state(redis, notification_id: str) -> tuple:
+    """Everything a claim may write: the record, its pending score, the status indexes, the stats."""
+    statuses = ("queued", "scheduled", "sending", "suppressed")
+    return (await redis.hgetall(f"herald:n:{notification_id}"), await redis.zscore("herald:pending", notification_id),
+            [await redis.zscore(f"herald:idx:status:{s}", notification_id) for s in statuses],
+            await redis.hgetall("herald:stats"))
+
+
+async def test_a_claim_returns_the_record_as_it_was_and_marks_it_sending(client, app):
+    created = await post(client)
+    store = app.state.store
+    before = await store.get(created["id"])
+    claim = await store.claim(created["id"], now_ms=int(before["due_ms"]), early_ms=1000, lease_ms=123, mode="take")
+    assert claim.verdict == "claimed" and claim.detail == "queued"
+    assert claim.record == before | {"attempts": []}
+    assert (await store.get(created["id"]))["status"] == "sending"
+    assert await store.redis.zscore("herald:pending", created["id"]) == 123
+
+
+async def test_a_claim_before_the_due_time_writes_nothing(client, app):
+    created = await post(client, delay=60)
+    store = app.state.store
+    due_ms = int((await store.get(created["id"]))["due_ms"])
+    before = await record_state(store.redis, created["id"])
+    for mode in ("take", "retake", "look"):
+        claim = await store.claim(created["id"], now_ms=due_ms - 1001, early_ms=1000, lease_ms=1, mode=mode)
+        assert (claim.verdict, claim.record) == ("not due", None)
+        # Within the tolerance: the worker is told how long to wait, and nothing is taken yet either.
+        claim = await store.claim(created["id"], now_ms=due_ms - 1000, early_ms=1000, lease_ms=1, mode=mode)
+        assert (claim.verdict, claim.detail, claim.record) == ("early", str(due_ms), None)
+    assert await record_state(store.redis, created["id"]) == before
+
+
+async def test_a_look_or_a_take_of_an_interrupted_send_writes_nothing(client, app):
+    created = await post(client)
+    store = app.state.store
+    await store.transition(created["id"], allowed=None, fields={"status": "sending"})
+    now_ms = int(time.time() * 1000)
+    before = await record_state(store.redis, created["id"])
+    for mode in ("look", "take"):
+        claim = await store.claim(created["id"], now_ms=now_ms, early_ms=1000, lease_ms=1, mode=mode)
+        assert claim.verdict == "unclaimed" and claim.detail == "sending"
+        assert claim.record is not None and claim.record["status"] == "sending"
+    assert await record_state(store.redis, created["id"]) == before
+    claim = await store.claim(created["id"], now_ms=now_ms, early_ms=1000, lease_ms=1, mode="retake")
+    assert claim.verdict == "claimed" and claim.detail == "sending"
+
+
+async def test_a_claim_refuses_a_recipient_suppressed_since(client, app):
+    created = await post(client)
+    store = app.state.store
+    await store.redis.hset("herald:suppressed", "ada@example.com", "{}")
+    claim = await store.claim(created["id"], now_ms=int(time.time() * 1000), early_ms=1000, lease_ms=1)
+    assert (claim.verdict, claim.detail, claim.record) == ("refused", "suppressed", None)
+    got = await store.get(created["id"])
+    assert got["status"] == "suppressed" and got["error"] == "recipient is suppressed"
+    assert await store.redis.zscore("herald:pending", created["id"]) is None
+
+
+async def test_a_job_a_little_ahead_of_its_due_time_waits_for_it(client, app, settings, smtp: ScriptedSMTP):
+    """Another host's clock ran ahead: the job comes early, within the tolerance, and waits."""
+    from jobs.deliver import EARLY_TOLERANCE_MS, deliver
+
+    created = await post(client)
+    store = app.state.store
+    due_ms = int(time.time() * 1000) + EARLY_TOLERANCE_MS // 2
+    await store.transition(created["id"], allowed=None, fields={"due_ms": due_ms})
+    await drain(settings)
+    got = (await client.get(f"/v1/notifications/{created['id']}")).json()
+    assert got["status"] == "sent"
+    assert datetime.fromisoformat(got["sent_at"]).timestamp() * 1000 >= due_ms
+    assert await deliver(job_ctx(store, settings), created["id"]) == "nothing to do"

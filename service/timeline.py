@@ -2,8 +2,8 @@
 
 Each minute is a hash `herald:minute:<minutes since the epoch>` that lives two hours. The
 scripts that accept a notification and record an attempt add to it (no extra round trip):
-`accepted`, and for each recorded attempt the status it left the notification in (`sent`,
-`retrying`, `failed`). The sweeper, which runs on the default worker every 30 s, adds how many
+`accepted`, for each recorded attempt the status it left the notification in (`sent`,
+`retrying`, `failed`), and `suppressed` when an unsubscribe or bounce arrived while it waited. The sweeper, which runs on the default worker every 30 s, adds how many
 jobs were due in each lane (`depth_default`, `depth_bulk`), so a minute with no worker alive has
 no depth.
 """

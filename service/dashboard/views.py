@@ -51,7 +51,8 @@ async def overview(redis: Redis, *, now: float | None = None) -> Overview:
         throughput=chart([("accepted", "accepted", [m.get("accepted") for m in minutes]),
                           ("sent", "sent", [m.get("sent") for m in minutes]),
                           ("retried", "retried", [m.get("retrying") for m in minutes]),
-                          ("failed", "failed", [m.get("failed") for m in minutes])]),
+                          ("failed", "failed", [m.get("failed") for m in minutes]),
+                          ("suppressed", "suppressed", [m.get("suppressed") for m in minutes])]),
         depth=chart([("due jobs", "depth", [m.depth for m in minutes])]),
         last_hour=_totals(minutes),
     )
@@ -62,5 +63,6 @@ def _worker(lane: str, health: bytes | None) -> Worker:
 
 
 def _totals(minutes: list[timeline.Minute]) -> dict[str, int]:
-    fields = {"accepted": "accepted", "sent": "sent", "retried": "retrying", "failed": "failed"}
+    fields = {"accepted": "accepted", "sent": "sent", "retried": "retrying", "failed": "failed",
+              "suppressed": "suppressed"}
     return {label: sum(m.get(field) for m in minutes) for label, field in fields.items()}

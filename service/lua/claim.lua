@@ -34,6 +34,7 @@ local function refuse(record, why, category)
   move_status_index(id, status, 'suppressed', record.created_ms or 0)
   -- Counted with the workers' delivery figures (service.metrics reads this hash).
   redis.call('HINCRBY', 'herald:stats', 'd|suppressed|' .. (record.template or '') .. '|' .. (record.category or ''), 1)
+  count_minute(math.floor(tonumber(ARGV[1]) / 60000), 'suppressed', 1)
 end
 
 local flat = redis.call('HGETALL', KEYS[1])

@@ -431,3 +431,14 @@ async def test_odd_mail_is_shown_not_a_500(dev_browser) -> None:
     # A header that is not a notification id is not turned into a link.
     assert 'href="/dashboard/notifications/' not in (await browser.get(f"/dashboard/mail/{broken}")).text
     assert "hello" in (await browser.get(f"/dashboard/mail/{broken}", params={"view": "text"})).text
+
+
+async def test_the_chart_counts_a_recipient_suppressed_while_waiting(browser, client, settings) -> None:
+    from service import recipients
+
+    await client.post("/v1/notifications", json=WELCOME | {"to": "late@example.com"})
+    app = browser._transport.app  # type: ignore[attr-defined]
+    await recipients.suppress(app.state.store.redis, "late@example.com", reason="hard bounce", at="2026-01-01T00:00:00Z")
+    await drain(settings)
+    await login(browser)
+    assert "sent 0,\n      retried 0, failed 0, suppressed 1" in (await browser.get("/dashboard")).text

@@ -8,9 +8,15 @@ closed after any error, and never kept idle long enough for a server to drop the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from functools import lru_cache
 
 import aiosmtplib
+from aiosmtplib.email import quote_address
+from aiosmtplib.protocol import normalize_message_line_endings
+from aiosmtplib.response import SMTPResponse
+from aiosmtplib.typing import SMTPStatus
 
 from jobs.smtp import Outcome, SmtpConfig, classify
 
@@ -43,7 +49,7 @@ class Mailer:
             # Each SMTP step has its own timeout; the whole attempt must end before the job's.
             async with asyncio.timeout(self.config.deadline):
                 connection = await self._checkout()
-                _, reply = await connection.client.sendmail(sender, [recipient], message)
+                reply = (await _transaction(connection.client, message, sender=sender, recipient=recipient)).message
         except Exception as exc:  # noqa: BLE001 - classified, then recorded on the attempt
             if connection is not None:
                 self._after_failure(connection, exc)
@@ -101,7 +107,7 @@ class Mailer:
 
     def _after_failure(self, connection: _Connection, exc: Exception) -> None:
         """A refused recipient (4xx/5xx at RCPT, other than 421) leaves the session usable:
-        aiosmtplib has sent RSET, so the connection goes back to the pool. Anything else is closed:
+        _transaction has sent RSET, so the connection goes back to the pool. Anything else is closed:
         a refusal after DATA (its RSET may itself have failed, and a reused session could then
         answer the next MAIL with "nested MAIL"), a timeout mid-command, a dropped socket, 421."""
         if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
@@ -117,6 +123,59 @@ class Mailer:
             self._idle.append(connection)
         else:
             _close(connection)
+
+
+async def _transaction(client: aiosmtplib.SMTP, message: bytes, *, sender: str, recipient: str) -> SMTPResponse:
+    """What `client.sendmail(sender, [recipient], message)` sends and raises, byte for byte
+    (tests/jobs/test_mailer.py holds it to sendmail's transcript), without its per-call costs: it
+    parses both addresses twice and normalises the message twice, once only to count it for
+    SIZE. The sender is the same on every send, so it is quoted once per process. No lock: the
+    pool lends a connection to one send at a time. One difference: a recipient that cannot go
+    on the wire is refused before EHLO and MAIL FROM, where sendmail refused it after them."""
+    mail_from = _quoted_sender(sender)
+    rcpt_to = quote_address(recipient).encode("ascii")  # checked before anything is sent, as sendmail does
+    await _greet(client)
+    options = [f"size={_size(message)}".encode("ascii")] if client.supports_extension("size") else []
+    try:
+        reply = await client.execute_command(b"MAIL", b"FROM:" + mail_from, *options)
+        if reply.code != SMTPStatus.completed:
+            raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
+        reply = await client.execute_command(b"RCPT", b"TO:" + rcpt_to)
+        if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+            refused = aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, recipient)
+            raise aiosmtplib.SMTPRecipientsRefused([refused])  # sendmail's "every recipient refused"
+        return await client.data(message)
+    except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+        # Clear the envelope so that the pooled session can take the next message.
+        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
+            await client.rset()
+        raise
+
+
+@lru_cache(maxsize=8)
+def _quoted_sender(sender: str) -> bytes:
+    return quote_address(sender).encode("ascii")
+
+
+async def _greet(client: aiosmtplib.SMTP) -> None:
+    """EHLO, or HELO if EHLO is refused, once per session: what aiosmtplib's commands do first."""
+    if not client.is_ehlo_or_helo_needed:
+        return
+    try:
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        if not client.is_connected:
+            raise
+        await client.helo()
+
+
+def _size(message: bytes) -> int:
+    """RFC 1870 SIZE as aiosmtplib counts it: the octets with every line ending made CRLF and a
+    final CRLF added if missing. build_message writes only CRLF, so counting usually suffices."""
+    crlf = message.count(b"\r\n")
+    if message.count(b"\n") == crlf == message.count(b"\r"):  # no bare CR or LF
+        return len(message) + (0 if message.endswith(b"\r\n") else 2)
+    return len(normalize_message_line_endings(message))
 
 
 def _close(connection: _Connection) -> None:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import binascii
 import secrets
+import time
 from email.header import Header
 from email.utils import formataddr, formatdate
+from functools import lru_cache
 
 from service.templates import Rendered
 
@@ -35,7 +37,7 @@ def build_message(
     """The whole message, CRLF line endings, ASCII only."""
     headers = [
         ("Message-ID", _one_line(message_id)),
-        ("Date", formatdate(usegmt=True)),
+        ("Date", _date(int(time.time()))),
         ("From", _text_header(mail_from)),
         ("To", formataddr((_one_line(to_name or ""), to_email), charset="utf-8")),
         ("Subject", _text_header(rendered.subject)),
@@ -74,7 +76,14 @@ def _part(subtype: str, content: str) -> bytes:
 
 
 def _head(headers: list[tuple[str, str]]) -> bytes:
-    return b"".join(f"{name}: {value}".encode("ascii") + CRLF for name, value in headers)
+    return "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("ascii")
+
+
+@lru_cache(maxsize=1)
+def _date(second: int) -> str:
+    # The Date header has one-second resolution, so a busy second's messages share one
+    # formatdate call (about 6 µs each otherwise).
+    return formatdate(second, usegmt=True)
 
 
 def _text_header(value: str) -> str:

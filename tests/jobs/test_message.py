@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import email
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
+from email.utils import formatdate, parsedate_to_datetime
 
 import pytest
 
-from jobs.message import build_message
+from jobs.message import _date, build_message
 from service.templates import Rendered
 
 INJECTION = "\r\nBcc: evil@x.test"
@@ -149,3 +151,14 @@ def test_body_lines_are_quoted_printable_and_never_carry_the_boundary():
     assert raw.count(marker) == 3  # two parts and the closing delimiter
     assert parsed.get_body(("html",)).get_content().replace("\r\n", "\n") == tricky
     assert all(len(line) <= 78 for line in raw.split(b"\r\n")[-12:])  # quoted-printable soft breaks
+
+
+@pytest.mark.parametrize("moment", [0.0, 1_795_000_000.999, 1_795_000_001.0, 2_000_000_000.5])
+def test_the_date_header_is_formatdates_for_that_second(moment: float):
+    assert _date(int(moment)) == formatdate(moment, usegmt=True)
+
+
+def test_the_date_header_is_now():
+    before = datetime.now(UTC).replace(microsecond=0)
+    sent = parsedate_to_datetime(reparse(build())["Date"])
+    assert before <= sent <= datetime.now(UTC)

@@ -8,7 +8,6 @@ closed after any error, and never kept idle long enough for a server to drop the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from functools import lru_cache
 
@@ -49,15 +48,14 @@ class Mailer:
             # Each SMTP step has its own timeout; the whole attempt must end before the job's.
             async with asyncio.timeout(self.config.deadline):
                 connection = await self._checkout()
-                reply = (await _transaction(connection.client, message, sender=sender, recipient=recipient)).message
+                reply = await _transaction(connection.client, message, sender=sender, recipient=recipient)
         except Exception as exc:  # noqa: BLE001 - classified, then recorded on the attempt
             if connection is not None:
                 self._after_failure(connection, exc)
             return classify(exc)
         connection.sent += 1
         self._checkin(connection)
-        code, _, text = reply.partition(" ")
-        return Outcome("sent", int(code) if code.isdigit() else 250, text or reply)
+        return Outcome("sent", reply.code, reply.message)  # the server's whole text, e.g. "2.0.0 OK: queued"
 
     async def check(self) -> str | None:
         """Connect (with TLS and login as configured), NOOP, QUIT: None if all went well, else why not."""
@@ -147,8 +145,12 @@ async def _transaction(client: aiosmtplib.SMTP, message: bytes, *, sender: str, 
         return await client.data(message)
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
         # Clear the envelope so that the pooled session can take the next message.
-        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
+        try:
             await client.rset()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            # The envelope may still be open: a reused session would answer the next MAIL with
+            # "503 nested MAIL", read as a permanent refusal. Closed, it is never reused.
+            client.close()
         raise
 
 

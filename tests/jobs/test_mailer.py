@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from email.message import EmailMessage
+from typing import Any
 
 import aiosmtplib
 import pytest
@@ -202,3 +203,41 @@ async def test_an_unsendable_recipient_is_refused_before_any_command(recipient: 
         await mailer.close()
         await recorder.stop()
     assert recorder.received == []
+
+
+async def _send_with(replies: dict[str, str]) -> tuple[Mailer, Recorder, Any]:
+    recorder = Recorder(replies)
+    mailer = Mailer(SmtpConfig(hostname="127.0.0.1", port=await recorder.start(), timeout=2, deadline=5))
+    outcome = await mailer.send(CRLF_BODY, sender="a@acme.test", recipient="ada@example.com")
+    return mailer, recorder, outcome
+
+
+@pytest.mark.parametrize(("body_reply", "detail"), [("250 2.0.0 OK queued as 7F", "2.0.0 OK queued as 7F"),
+                                                    ("250 12345 bytes accepted", "12345 bytes accepted")])
+async def test_a_sent_attempt_keeps_the_servers_whole_reply(body_reply: str, detail: str):
+    mailer, recorder, outcome = await _send_with({"BODY": body_reply})
+    try:
+        assert (outcome.kind, outcome.code, outcome.detail) == ("sent", 250, detail)
+    finally:
+        await mailer.close()
+        await recorder.stop()
+
+
+async def test_a_session_that_refuses_rset_is_not_reused():
+    """Its envelope may still be open: the next MAIL would get "503 nested MAIL", a permanent refusal."""
+    mailer, recorder, outcome = await _send_with({"RCPT": "450 4.2.1 mailbox busy", "RSET": "502 no RSET here"})
+    try:
+        assert outcome.kind == "transient"
+        assert mailer._idle == []
+    finally:
+        await mailer.close()
+        await recorder.stop()
+
+
+async def test_a_session_whose_rset_worked_is_reused():
+    mailer, recorder, outcome = await _send_with({"RCPT": "450 4.2.1 mailbox busy"})
+    try:
+        assert outcome.kind == "transient" and len(mailer._idle) == 1
+    finally:
+        await mailer.close()
+        await recorder.stop()

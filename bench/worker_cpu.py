@@ -27,25 +27,28 @@ ROOT = os.environ.get("HERALD_ROOT", str(Path(__file__).resolve().parents[1]))
 COUNT = int(os.environ.get("COUNT", "3000"))
 
 
-async def _queue(stack: ExitStack, env: dict[str, str], logs: Path) -> None:
-    web, port = start_web(stack, env, logs)
+async def queued(stack: ExitStack, prefix: str) -> tuple[Path, str, dict[str, str]]:
+    """A Redis, the SMTP sink and COUNT notifications queued by ROOT's web (stopped again):
+    the folder for logs, the Redis URL and the environment a worker needs."""
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+    server = start_redis(stack, tmp / "redis")
+    smtp = smtp_sink.start(stack)
+    # One lane, so that one worker serves everything whichever version runs.
+    env = herald_env(redis_url=server.url, smtp_url=smtp.url, worker_max_jobs=100, log_level="WARNING",
+                     bulk_lane="false", pythonpath=ROOT)
+    web, port = start_web(stack, env, tmp)
     await wait_ok(port, "/healthz", timeout=30, alive=web.check_alive)
     await post_batches(port, {"Authorization": f"Bearer {API_SECRET}"}, COUNT)
     web.stop()
+    return tmp, server.url, env
 
 
 async def main() -> None:
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="herald-bench-cpu-")))
-        server = start_redis(stack, tmp / "redis")
-        smtp = smtp_sink.start(stack)
-        # One lane, so that one worker serves everything whichever version runs.
-        env = herald_env(redis_url=server.url, smtp_url=smtp.url, worker_max_jobs=100, log_level="WARNING",
-                         bulk_lane="false", pythonpath=ROOT)
-        await _queue(stack, env, tmp)
+        tmp, redis_url, env = await queued(stack, "herald-bench-cpu-")
         worker = Child("worker", [str(BIN / "arq"), "jobs.WorkerSettings"], env, tmp / "worker.log")
         stack.callback(worker.stop)
-        client = stack.enter_context(redis.Redis.from_url(server.url))
+        client = stack.enter_context(redis.Redis.from_url(redis_url))
         while not client.hget("herald:stats", "sent"):  # start counting at the first send, not at import
             worker.check_alive()
             await asyncio.sleep(0.01)

@@ -14,19 +14,14 @@ import asyncio
 import json
 import subprocess
 import sys
-import tempfile
 from contextlib import ExitStack
-from pathlib import Path
 
-from bench import smtp_sink
-from bench.procs import herald_env, start_redis
-from bench.worker_cpu import ROOT, _queue
+from bench.worker_cpu import ROOT, queued
 
 # Runs in the child, from HERALD_ROOT, so that it needs nothing of this checkout's bench package.
 _CHILD = r"""
 import asyncio, hashlib, json, re, sys
 from collections import Counter
-from pathlib import Path
 from arq import Worker
 from redis.asyncio.connection import Connection
 from jobs.worker import worker_settings
@@ -71,12 +66,7 @@ def _drain(env: dict[str, str]) -> tuple[int, dict[str, int]]:
 
 async def main() -> None:
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="herald-bench-rtt-")))
-        server = start_redis(stack, tmp / "redis")
-        smtp = smtp_sink.start(stack)
-        env = herald_env(redis_url=server.url, smtp_url=smtp.url, worker_max_jobs=100, log_level="WARNING",
-                         bulk_lane="false", pythonpath=ROOT)
-        await _queue(stack, env, tmp)
+        _, _, env = await queued(stack, "herald-bench-rtt-")
         jobs, counts = _drain(env)
         total = sum(counts.values())
         print(f"{ROOT}: {jobs} jobs, {total} round trips = {total / jobs:.2f} per delivered message")

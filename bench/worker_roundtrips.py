@@ -22,6 +22,7 @@ from bench.worker_cpu import ROOT, queued
 _CHILD = r"""
 import asyncio, hashlib, json, re, sys
 from collections import Counter
+from pathlib import Path
 from arq import Worker
 from redis.asyncio.connection import Connection
 from jobs.worker import worker_settings

@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service import errors, logs
+from service import bodies, errors, logs
 from service.accept import Context
 from service.auth import ApiKeyAuth
 from service.limits import BodySizeLimit
 from service.requestlog import RequestLog
 from service.metrics import WebMetrics
+from service.models import NotificationIn
 from service.queue import open_queue
 from service.dashboard import web as dashboard_web
 from service.routes import (
@@ -65,4 +66,5 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     for module in (batch, notifications, digests, audit, templates, recipients, unsubscribe, health,
                    login, dashboard, mailbox):
         app.include_router(module.router)
+    bodies.document(app, NotificationIn)  # POST /v1/notifications reads it by hand
     return app

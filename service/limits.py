@@ -18,12 +18,14 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None:
-            if not declared.isdigit() or int(declared) > self.max_bytes:
-                await _refuse(send, self.max_bytes)
-                return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await _refuse(send, self.max_bytes)
+            return
+        if declared is not None and b"transfer-encoding" not in headers:
             # The server reads no more than Content-Length: only a chunked body needs counting.
+            # (With both headers, h11 reads the chunks: those are counted.)
             await self.app(scope, receive, send)
             return
         received = 0

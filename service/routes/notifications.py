@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service.accept import Conflict, Rejected, accept, schedule_time
@@ -40,26 +41,38 @@ async def _load(store: StoreDep, notification_id: str) -> NotificationOut:
     return NotificationOut.from_record(record)
 
 
-# The body and header are read by hand (service.bodies), so they are documented by hand.
+# The body and header are read by hand (service.bodies), so they are documented by hand; the
+# body's model is added to the components by service.bodies.document (see service.factory).
 _CREATE_DOC: dict[str, Any] = {
     "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN}}],
+                    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN, "title": "Idempotency-Key"}}],
     "requestBody": {"required": True,
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NotificationIn"}}}},
 }
-_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN.removesuffix("$"))
+
+
+def _header_errors(idempotency_key: str | None) -> list[dict[str, Any]]:
+    if idempotency_key is None or _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        return []
+    return [{"type": "string_pattern_mismatch", "loc": ("header", "Idempotency-Key"),
+             "msg": f"String should match pattern '{IDEMPOTENCY_KEY_PATTERN}'"}]
 
 
 @router.post("", status_code=202, response_model=NotificationOut, openapi_extra=_CREATE_DOC)
 async def create_notification(request: Request) -> Response:
-    """Takes only the request: FastAPI's dependencies and body parsing cost more than accepting."""
+    # Takes only the request: FastAPI's dependencies and body parsing cost more than accepting.
     state = request.app.state
     ctx = replace(state.accept_context, actor=await authenticate(request))
-    body = await json_body(request, NotificationIn)
     idempotency_key = request.headers.get("idempotency-key")
+    header_errors = _header_errors(idempotency_key)
+    try:
+        body = await json_body(request, NotificationIn)
+    except RequestValidationError as exc:
+        raise RequestValidationError([*header_errors, *exc.errors()]) from None
+    if header_errors:
+        raise RequestValidationError(header_errors)
     if idempotency_key is not None:
-        if not _IDEMPOTENCY_KEY.match(idempotency_key):
-            raise unprocessable(["header", "Idempotency-Key"], f"must match {IDEMPOTENCY_KEY_PATTERN}")
         if body.idempotency_key not in (None, idempotency_key):
             raise unprocessable(["header", "Idempotency-Key"], "the Idempotency-Key header and idempotency_key differ")
         body = body.model_copy(update={"idempotency_key": idempotency_key})

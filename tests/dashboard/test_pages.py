@@ -442,3 +442,17 @@ async def test_the_chart_counts_a_recipient_suppressed_while_waiting(browser, cl
     await drain(settings)
     await login(browser)
     assert "sent 0,\n      retried 0, failed 0, suppressed 1" in (await browser.get("/dashboard")).text
+
+
+async def test_older_pages_follow_the_filters(browser, client) -> None:
+    for n in range(53):
+        await client.post("/v1/notifications", json=WELCOME | {"to": "ada@example.com", "idempotency_key": f"k{n}"})
+    await client.post("/v1/notifications", json=WELCOME | {"to": "bob@example.com"})
+    await login(browser)
+    first = await browser.get("/dashboard/notifications", params={"to": "ada@example.com"})
+    assert first.text.count("ada@example.com</td>") == 50
+    older = re.search(r'<a href="\?([^"]+)">Older', first.text)
+    assert older, "no link to older notifications"
+    second = await browser.get("/dashboard/notifications?" + older.group(1).replace("&amp;", "&"))
+    assert second.text.count("ada@example.com</td>") == 3 and "bob@example.com" not in second.text
+    assert "Older" not in second.text

@@ -18,7 +18,8 @@ from redis.asyncio import Redis
 from bench import report
 from bench.http import HttpConnection, Request, Sample, drive, wait_ok
 from bench.procs import API_SECRET, herald_env, report_problems, start_redis, start_web, start_worker
-from service.store import STATS_KEY, TERMINAL, attempts_key, record_key
+from service.keys import STATS_KEY, attempts_key, record_key
+from service.store import TERMINAL
 from bench import smtp_sink
 from bench.smtp_sink import Replies, SmtpSink
 

@@ -24,7 +24,8 @@ from jobs.smtp import Outcome
 from service import logs, recipients, tokens
 from service.metrics import delivery_counts
 from service.models import iso
-from service.store import Claim, Store, recipient_email
+from service.keys import recipient_email
+from service.store import Claim, Store
 from service.templates import ALWAYS_SENT, RENDER_ERRORS
 
 log = logging.getLogger("herald.deliver")

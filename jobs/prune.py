@@ -9,7 +9,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from service.store import PREFIX, Store, record_key
+from service.keys import PREFIX, record_key
+
+from service.store import Store
 
 BATCH = 500
 BUDGET_SECONDS = 20  # the rest waits for the next run, ten minutes on

@@ -20,7 +20,8 @@ from redis.exceptions import RedisError
 
 from service.queue import BULK_QUEUE_NAME, BULK_WORKER_HEALTH_KEY, JOB_KEY_PREFIX, QUEUE_NAME, deliver_job
 from service import timeline
-from service.store import ACTIVE, PENDING_KEY, Store
+from service.keys import PENDING_KEY
+from service.store import ACTIVE, Store
 
 log = logging.getLogger("herald.sweeper")
 

@@ -14,7 +14,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from service.models import iso
-from service.store import AUDIT_KEY
+from service.keys import AUDIT_KEY
 
 MAX_SCANNED = 10_000
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.queue import deliver_job
-from service.store import NewJob, Store, recipient_email, status_index
+from service.keys import recipient_email, status_index
+from service.store import NewJob, Store
 
 MAX_SCANNED = 50_000
 

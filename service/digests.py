@@ -18,7 +18,8 @@ from typing import Any
 from service import recipients
 from service.accept import Context, prepare
 from service.models import NotificationIn
-from service.store import NewRecord, Store, digest_buffer, digest_due
+from service.keys import digest_buffer, digest_due
+from service.store import NewRecord, Store
 from service.templates import ALWAYS_SENT, RENDER_ERRORS, Catalog
 
 PERIODS = ("daily", "weekly")

@@ -12,7 +12,8 @@ from typing import Any
 
 from service import cursors
 from service.cursors import BadCursor
-from service.store import INDEX_ALL, Store, recipient_email, recipient_index, status_index, template_index
+from service.keys import INDEX_ALL, recipient_email, recipient_index, status_index, template_index
+from service.store import Store
 
 SCAN_CHUNK = 200
 MAX_SCANNED = 5000  # per page: a rare filter over a huge index answers with a cursor, not a stall

@@ -24,7 +24,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from redis.exceptions import RedisError
 
 from service.queue import BULK_QUEUE_NAME, QUEUE_NAME
-from service.store import PENDING_KEY, STATS_KEY, Store, status_index
+from service.keys import PENDING_KEY, STATS_KEY, status_index
+from service.store import Store
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 BUCKETS = {

@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from service.store import SUPPRESSED_KEY, SUPPRESSED_ORDER_KEY, prefs_key
+from service.keys import SUPPRESSED_KEY, SUPPRESSED_ORDER_KEY, prefs_key
 from service.templates import ALWAYS_SENT, CATEGORIES
 
 OPTIONAL_CATEGORIES = sorted(CATEGORIES - ALWAYS_SENT)

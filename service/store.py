@@ -18,58 +18,15 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from service.keys import (
+    AUDIT_KEY, INDEX_ALL, PENDING_KEY, STATS_KEY, SUPPRESSED_KEY, attempts_key, digest_buffer, digest_due, prefs_key,
+    recipient_index, record_key, template_index,
+)
 from service.templates import ALWAYS_SENT
-
-PREFIX = "herald:"
-PENDING_KEY = PREFIX + "pending"
-SUPPRESSED_KEY = PREFIX + "suppressed"
-SUPPRESSED_ORDER_KEY = PREFIX + "suppressed-order"
-AUDIT_KEY = PREFIX + "audit"
-STATS_KEY = PREFIX + "stats"
-INDEX_ALL = PREFIX + "idx:all"
 
 TERMINAL = frozenset({"sent", "failed", "cancelled", "suppressed", "digested"})
 ACTIVE = frozenset({"scheduled", "queued", "sending", "retrying"})
 _LUA = Path(__file__).parent / "lua"
-
-
-def record_key(notification_id: str) -> str:
-    return f"{PREFIX}n:{notification_id}"
-
-
-def attempts_key(notification_id: str) -> str:
-    # Its own prefix: ids may contain ":", so "{id}:attempts" could be another record's key.
-    return f"{PREFIX}a:{notification_id}"
-
-
-def prefs_key(email: str) -> str:
-    return f"{PREFIX}prefs:{email.lower()}"
-
-
-def digest_buffer(period: str, email: str) -> str:
-    return f"{PREFIX}digest:{period}:{email.lower()}"
-
-
-def digest_due(period: str) -> str:
-    """The recipients who have items waiting for their `period` digest."""
-    return f"{PREFIX}digest-due:{period}"
-
-
-def recipient_index(email: str) -> str:
-    return f"{PREFIX}idx:to:{email.lower()}"
-
-
-def template_index(template: str) -> str:
-    return f"{PREFIX}idx:template:{template}"
-
-
-def status_index(status: str) -> str:
-    return f"{PREFIX}idx:status:{status}"
-
-
-def recipient_email(record: Mapping[str, Any]) -> str:
-    """A record's recipient address, lower-cased, as every index and list keys it."""
-    return record.get("to_email") or json.loads(record["to"])["email"].lower()
 
 
 @dataclass(frozen=True)

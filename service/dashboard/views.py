@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from service import timeline
 from service.dashboard.chart import Chart, chart
 from service.queue import BULK_QUEUE_NAME, BULK_WORKER_HEALTH_KEY, QUEUE_NAME, WORKER_HEALTH_KEY
-from service.store import PENDING_KEY, SUPPRESSED_KEY, status_index
+from service.keys import PENDING_KEY, SUPPRESSED_KEY, status_index
 
 
 @dataclass(frozen=True)

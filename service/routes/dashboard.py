@@ -18,7 +18,7 @@ from service.dashboard import views
 from service.dashboard.web import HERE, FormDep, SessionDep, back, page
 from service.deps import SettingsDep, StoreDep
 from service.models import STATUSES, NotificationOut, normalize_email
-from service.store import status_index
+from service.keys import status_index
 from service.templates import KEY_RE
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)

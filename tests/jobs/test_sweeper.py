@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from service.store import PENDING_KEY
+from service.keys import PENDING_KEY
 from tests.conftest import drain
 
 WELCOME = {"template": "user.welcome", "to": "ada@example.com", "context": {"name": "Ada"}}

@@ -79,7 +79,7 @@ async def test_a_requeued_dead_letter_keeps_its_lane(client, settings, smtp):
 async def test_the_sweeper_requeues_a_lost_job_on_its_lane(client, app):
     from jobs.sweeper import sweep
     from service.queue import JOB_KEY_PREFIX
-    from service.store import PENDING_KEY
+    from service.keys import PENDING_KEY
 
     created = (await client.post("/v1/notifications", json=NEWSLETTER, headers=AUTH)).json()
     queue = app.state.queue

@@ -9,7 +9,8 @@ import fakeredis.aioredis
 import pytest
 
 from service import recipients
-from service.store import PENDING_KEY, Created, NewRecord, Store, attempts_key, record_key
+from service.keys import PENDING_KEY, attempts_key, record_key
+from service.store import Created, NewRecord, Store
 
 
 @pytest.fixture

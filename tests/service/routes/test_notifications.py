@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from service.store import PENDING_KEY
+from service.keys import PENDING_KEY
 
 WELCOME = {"template": "user.welcome", "to": "ada@example.com", "context": {"name": "Ada"}}
 

@@ -1,0 +1,59 @@
+"""The names of Herald's own Redis keys (all under `herald:`), shared by the web and the worker.
+
+The Lua scripts in `lua/` build a few of the same names themselves (common.lua); a name changed
+here must change there too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+PREFIX = "herald:"
+PENDING_KEY = PREFIX + "pending"
+SUPPRESSED_KEY = PREFIX + "suppressed"
+SUPPRESSED_ORDER_KEY = PREFIX + "suppressed-order"
+AUDIT_KEY = PREFIX + "audit"
+STATS_KEY = PREFIX + "stats"
+INDEX_ALL = PREFIX + "idx:all"
+
+
+
+def record_key(notification_id: str) -> str:
+    return f"{PREFIX}n:{notification_id}"
+
+
+def attempts_key(notification_id: str) -> str:
+    # Its own prefix: ids may contain ":", so "{id}:attempts" could be another record's key.
+    return f"{PREFIX}a:{notification_id}"
+
+
+def prefs_key(email: str) -> str:
+    return f"{PREFIX}prefs:{email.lower()}"
+
+
+def digest_buffer(period: str, email: str) -> str:
+    return f"{PREFIX}digest:{period}:{email.lower()}"
+
+
+def digest_due(period: str) -> str:
+    """The recipients who have items waiting for their `period` digest."""
+    return f"{PREFIX}digest-due:{period}"
+
+
+def recipient_index(email: str) -> str:
+    return f"{PREFIX}idx:to:{email.lower()}"
+
+
+def template_index(template: str) -> str:
+    return f"{PREFIX}idx:template:{template}"
+
+
+def status_index(status: str) -> str:
+    return f"{PREFIX}idx:status:{status}"
+
+
+def recipient_email(record: Mapping[str, Any]) -> str:
+    """A record's recipient address, lower-cased, as every index and list keys it."""
+    return record.get("to_email") or json.loads(record["to"])["email"].lower()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 import math
+from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -17,6 +18,16 @@ from service.ratelimit import TokenBucket
 
 _UNAUTHORIZED = json.dumps({"detail": "missing or invalid API key"}).encode()
 _TOO_MANY = json.dumps({"detail": "rate limit exceeded for this API key"}).encode()
+
+
+def find_key(keys: Sequence[tuple[str, bytes]], given: bytes) -> tuple[str, bytes] | None:
+    """The (name, secret) pair whose secret is `given`: every key is compared, each in constant
+    time, so the answer's timing says nothing about which key (or how much of one) matched."""
+    found = None
+    for name, secret in keys:
+        if hmac.compare_digest(given, secret):
+            found = (name, secret)
+    return found
 
 
 def _protected(path: str) -> bool:
@@ -33,11 +44,8 @@ class ApiKeyAuth:
         scheme, _, given = authorization.partition(b" ")
         if scheme.lower() != b"bearer" or not given:
             return None
-        found = None
-        for name, secret in self.keys:  # every key is compared, each in constant time
-            if hmac.compare_digest(given.strip(), secret):
-                found = name
-        return found
+        found = find_key(self.keys, given.strip())
+        return found[0] if found else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _protected(scope["path"]):

@@ -50,15 +50,6 @@ def logged_out_key(sid: str) -> str:
     return f"herald:dashboard:logged-out:{sid}"
 
 
-def find_key(keys: list[tuple[str, str]], given: str) -> tuple[str, str] | None:
-    """The (name, secret) pair whose secret is `given`; every key is compared in constant time."""
-    found = None
-    for name, secret in keys:
-        if hmac.compare_digest(given.encode(), secret.encode()):
-            found = (name, secret)
-    return found
-
-
 def open_session(secret_key: str, key: tuple[str, str], *, now: float | None = None) -> str:
     """The cookie value for a fresh session opened with the API key `key`."""
     now = time.time() if now is None else now

@@ -9,13 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from service.auth import find_key
 from service.dashboard.session import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
     SESSION_SECONDS,
     csrf_ok,
     csrf_token,
-    find_key,
     logged_out_key,
     new_login_nonce,
     open_session,
@@ -66,11 +66,11 @@ async def login(
 ) -> Response:
     if not same_origin(request) or not csrf_ok(settings.secret_key, request.cookies.get(LOGIN_COOKIE), csrf):
         return _login_page(request, settings, next, problem="The form expired; please log in again.", status_code=403)
-    key = find_key(settings.api_keys, api_key.strip())
-    if key is None:
+    found = find_key([(name, secret.encode()) for name, secret in settings.api_keys], api_key.strip().encode())
+    if found is None:
         return _login_page(request, settings, next, problem="That API key is not valid.", status_code=401)
     response = RedirectResponse(_next(next), status_code=303)
-    _cookie(response, request, SESSION_COOKIE, open_session(settings.secret_key, key), SESSION_SECONDS)
+    _cookie(response, request, SESSION_COOKIE, open_session(settings.secret_key, (found[0], found[1].decode())), SESSION_SECONDS)
     response.delete_cookie(LOGIN_COOKIE, path="/dashboard")
     return response
 

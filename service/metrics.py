@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from redis.exceptions import RedisError
 
-from service.queue import BULK_QUEUE_NAME, QUEUE_NAME
+from service.queue import ask_depths, read_depths
 from service.keys import PENDING_KEY, STATS_KEY, status_index
 from service.store import Store
 
@@ -80,20 +80,19 @@ class WebMetrics:
                 pipe.hgetall(STATS_KEY)
                 pipe.zcard(PENDING_KEY)
                 pipe.zcard(status_index("scheduled"))
-                now_ms = int(time.time() * 1000)
-                for queue in (QUEUE_NAME, BULK_QUEUE_NAME):  # due now, and deferred (scheduled or retrying)
-                    pipe.zcount(queue, "-inf", now_ms)
-                    pipe.zcount(queue, f"({now_ms}", "+inf")
-                stats, pending, scheduled, *depths = await pipe.execute()
+                ask_depths(pipe, int(time.time() * 1000))
+                stats, pending, scheduled, *replies = await pipe.execute()
+            depths = read_depths(replies)
         except (RedisError, OSError):
-            stats, pending, scheduled, depths = {}, None, None, []
+            stats, pending, scheduled, depths = {}, None, None, {}
         snapshot = CollectorRegistry()
         snapshot.register(_Snapshot({k.decode(): v.decode() for k, v in stats.items()}, pending, scheduled, depths))
         return generate_latest(self.registry) + generate_latest(snapshot)
 
 
 class _Snapshot:
-    def __init__(self, stats: dict[str, str], pending: int | None, scheduled: int | None, depths: list[int]) -> None:
+    def __init__(self, stats: dict[str, str], pending: int | None, scheduled: int | None,
+                 depths: dict[str, tuple[int, int]]) -> None:
         self.stats = stats
         self.pending = pending
         self.scheduled = scheduled
@@ -112,7 +111,7 @@ class _Snapshot:
         if self.depths:
             depth = GaugeMetricFamily("herald_queue_depth", "ARQ jobs waiting, by lane and whether they are due yet",
                                       labels=["lane", "state"])
-            for lane, (due, deferred) in zip(("default", "bulk"), zip(self.depths[::2], self.depths[1::2])):
+            for lane, (due, deferred) in self.depths.items():
                 depth.add_metric([lane, "due"], float(due))
                 depth.add_metric([lane, "deferred"], float(deferred))
             yield depth

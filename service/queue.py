@@ -6,6 +6,7 @@ The web process enqueues by name and never imports a job's body.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -19,6 +20,7 @@ from arq.constants import (
     retry_key_prefix,
 )
 from redis.asyncio import BlockingConnectionPool
+from redis.asyncio.client import Pipeline
 
 from service.settings import Settings
 from service.store import NewJob
@@ -36,6 +38,18 @@ BULK_QUEUE_NAME = default_queue_name + ":bulk"
 WORKER_HEALTH_KEY = default_queue_name + health_check_key_suffix
 BULK_WORKER_HEALTH_KEY = BULK_QUEUE_NAME + health_check_key_suffix
 _BULK_CATEGORIES = frozenset({"marketing", "digest"})
+LANES = {"default": QUEUE_NAME, "bulk": BULK_QUEUE_NAME}
+
+
+def ask_depths(pipe: Pipeline, now_ms: int) -> None:
+    """Add to a pipeline the count of jobs due now, and deferred (scheduled or retrying), per lane."""
+    for queue in LANES.values():
+        pipe.zcount(queue, "-inf", now_ms).zcount(queue, f"({now_ms}", "+inf")
+
+
+def read_depths(replies: Sequence[int]) -> dict[str, tuple[int, int]]:
+    """{lane: (due, deferred)} from the replies to ask_depths, in order."""
+    return {lane: (replies[2 * i], replies[2 * i + 1]) for i, lane in enumerate(LANES)}
 
 
 def lane(category: str, *, batch: bool, bulk_lane: bool = True) -> str:

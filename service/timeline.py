@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from service.queue import BULK_QUEUE_NAME, QUEUE_NAME
+from service.queue import ask_depths, read_depths
 
 PREFIX = "herald:minute:"
 KEEP_SECONDS = 7200
@@ -54,13 +54,11 @@ async def last_hour(redis: Redis, *, now: float | None = None, minutes: int = 60
 async def sample_depth(redis: Redis, *, now: float | None = None) -> None:
     """Record how many jobs are due in each lane right now (the later sample of a minute wins)."""
     now = time.time() if now is None else now
-    now_ms = int(now * 1000)
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.zcount(QUEUE_NAME, "-inf", now_ms)
-        pipe.zcount(BULK_QUEUE_NAME, "-inf", now_ms)
-        default, bulk = await pipe.execute()
+        ask_depths(pipe, int(now * 1000))
+        depths = read_depths(await pipe.execute())
     key = minute_key(int(now // 60))
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(key, mapping={"depth_default": default, "depth_bulk": bulk})
+        pipe.hset(key, mapping={f"depth_{lane}": due for lane, (due, _) in depths.items()})
         pipe.expire(key, KEEP_SECONDS)
         await pipe.execute()

@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 
 from service import timeline
 from service.dashboard.chart import Chart, chart
-from service.queue import BULK_QUEUE_NAME, BULK_WORKER_HEALTH_KEY, QUEUE_NAME, WORKER_HEALTH_KEY
+from service.queue import BULK_WORKER_HEALTH_KEY, WORKER_HEALTH_KEY, ask_depths, read_depths
 from service.keys import PENDING_KEY, SUPPRESSED_KEY, status_index
 
 
@@ -37,15 +37,15 @@ async def overview(redis: Redis, *, now: float | None = None) -> Overview:
     now = time.time() if now is None else now
     now_ms = int(now * 1000)
     async with redis.pipeline(transaction=False) as pipe:
-        for queue in (QUEUE_NAME, BULK_QUEUE_NAME):
-            pipe.zcount(queue, "-inf", now_ms).zcount(queue, f"({now_ms}", "+inf")
         pipe.zcard(PENDING_KEY).zcard(status_index("scheduled")).zcard(status_index("failed")).hlen(SUPPRESSED_KEY)
         pipe.get(WORKER_HEALTH_KEY).get(BULK_WORKER_HEALTH_KEY)
-        (due, deferred, bulk_due, bulk_deferred, pending, scheduled, failed, suppressed,
-         health, bulk_health) = await pipe.execute()
+        ask_depths(pipe, now_ms)
+        pending, scheduled, failed, suppressed, health, bulk_health, *replies = await pipe.execute()
+    depths = read_depths(replies)
     minutes = await timeline.last_hour(redis, now=now)
     return Overview(
-        due={"default": due, "bulk": bulk_due}, deferred={"default": deferred, "bulk": bulk_deferred},
+        due={lane: due for lane, (due, _) in depths.items()},
+        deferred={lane: deferred for lane, (_, deferred) in depths.items()},
         pending=pending, scheduled=scheduled, dead_letters=failed, suppressed=suppressed,
         workers=[_worker("default", health), _worker("bulk", bulk_health)],
         throughput=chart([("accepted", "accepted", [m.get("accepted") for m in minutes]),

@@ -23,10 +23,9 @@ _CHILD = r"""
 import asyncio, hashlib, json, re, sys
 from collections import Counter
 from pathlib import Path
-from arq import Worker
+import arq.worker
+import jobs
 from redis.asyncio.connection import Connection
-from jobs.worker import worker_settings
-from service.settings import load_settings
 
 lua = Path("service/lua")
 common = (lua / "common.lua").read_text()
@@ -40,13 +39,15 @@ async def counted(self, command, check_health=True):
     first = command if isinstance(command, (bytes, bytearray)) else command[0]
     name, arg = head.match(bytes(first[:200])).groups()
     name = name.upper().decode()
-    counts[f"{name} {scripts.get(arg, '?')}" if name == "EVALSHA" else name] += 1
+    counts[f"{name} {scripts.get(arg, 'job start')}" if name == "EVALSHA" else name] += 1
     return await original(self, command, check_health)
 
 Connection.send_packed_command = counted
 
 async def main():
-    worker = Worker(**worker_settings(load_settings(), burst=True, handle_signals=False))
+    # The class `arq jobs.WorkerSettings` builds: resolving the settings may choose it.
+    settings = jobs.WorkerSettings
+    worker = arq.worker.Worker(**settings, burst=True, handle_signals=False)
     try:
         await worker.main()
     finally:

@@ -9,6 +9,7 @@ from email.utils import parseaddr
 from datetime import UTC
 from typing import Any
 
+import arq.worker
 from arq import cron
 from arq.connections import RedisSettings
 from redis.asyncio.retry import Retry as RedisRetry
@@ -17,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from arq.worker import func
 
+from jobs import starter
 from jobs.deliver import deliver
 from jobs.digest import daily_digests, flush_digests, weekly_digests
 from jobs.mailer import Mailer
@@ -107,6 +109,9 @@ def worker_settings(settings: Settings, *, bulk: bool = False, **overrides: Any)
         "job_serializer": job_serializer,
         "job_deserializer": job_deserializer,
         "max_jobs": settings.worker_max_jobs,
+        # Running jobs stay in the queue until they finish, so a read of only max_jobs ids would
+        # mostly see those: read past them to the jobs that can start when a slot frees.
+        "queue_read_limit": settings.worker_max_jobs * 4,
         "job_timeout": settings.job_timeout_seconds,
         "keep_result": 0,
         # Herald counts tries on its own records; ARQ's limit is only a backstop, set high because
@@ -136,7 +141,15 @@ def from_environment(*, bulk: bool = False) -> dict[str, Any]:
     settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)
     _use_uvloop()
+    _use_batched_starts()
     return worker_settings(settings, bulk=bulk)
+
+
+def _use_batched_starts() -> None:
+    """`arq jobs.WorkerSettings` (the contract's Procfile line) always builds `arq.worker.Worker`,
+    and a settings object cannot name another class: point that name at Herald's subclass
+    before ARQ's command line builds the worker from these settings."""
+    arq.worker.Worker = starter.Worker  # type: ignore[misc]
 
 
 def _use_uvloop() -> None:

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from arq.worker import Worker
 from asgi_lifespan import LifespanManager
 from redis.asyncio import Redis
 
+from jobs.starter import Worker
 from jobs.worker import worker_settings
 from service.queue import BULK_QUEUE_NAME, QUEUE_NAME
 from service.embedded import RedisServer, free_port

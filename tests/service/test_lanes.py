@@ -53,7 +53,7 @@ async def test_a_password_reset_does_not_wait_for_the_newsletters(client, settin
     items = [NEWSLETTER | {"to": f"reader{n}@example.com"} for n in range(300)]
     assert (await client.post("/v1/notifications/batch", json={"notifications": items}, headers=AUTH)).status_code == 200
     reset = (await client.post("/v1/notifications", json=RESET, headers=AUTH)).json()
-    from arq.worker import Worker
+    from jobs.starter import Worker
 
     from jobs.worker import worker_settings
 
@@ -104,7 +104,7 @@ async def test_without_a_bulk_worker_overdue_bulk_jobs_move_to_the_default_lane(
     await queue.delete(BULK_WORKER_HEALTH_KEY)
     await sweep(ctx)
     assert await _queue_of(client, created["id"]) == QUEUE_NAME
-    from arq.worker import Worker
+    from jobs.starter import Worker
 
     from jobs.worker import worker_settings
 

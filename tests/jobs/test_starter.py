@@ -1,0 +1,165 @@
+"""Herald's job start (jobs.starter) against a real Redis: the same checks as ARQ's transaction,
+the slot given back when a job is not started, and starts spaced evenly under load."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import arq.worker
+import pytest
+from arq.connections import ArqRedis
+from arq.constants import default_queue_name, in_progress_key_prefix
+from arq.worker import func
+
+import jobs
+from jobs.starter import Worker, _Pacer
+from tests.conftest import make_settings
+
+RUNS: Counter[str] = Counter()
+SEEN_IN_PROGRESS: list[bool] = []
+
+
+async def note(ctx: dict[str, Any], name: str) -> None:
+    RUNS[name] += 1
+    SEEN_IN_PROGRESS.append(bool(await ctx["redis"].exists(in_progress_key_prefix + ctx["job_id"])))
+    await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def pool(redis_url: str) -> AsyncIterator[ArqRedis]:
+    RUNS.clear()
+    SEEN_IN_PROGRESS.clear()
+    redis = ArqRedis.from_url(redis_url)
+    yield redis
+    await redis.aclose()
+
+
+def _worker(pool: ArqRedis, **options: Any) -> Worker:
+    return Worker(functions=[func(note, name="note")], redis_pool=pool, ctx={"redis": pool}, handle_signals=False,
+                  keep_result=0,
+                  max_jobs=options.pop("max_jobs", 10), **options)
+
+
+async def _run(worker: Worker, job_ids: list[str]) -> None:
+    await worker.start_jobs([job_id.encode() for job_id in job_ids])
+    await asyncio.gather(*worker.tasks.values())
+
+
+async def _polls(worker: Worker, job_ids: list[str], pool: ArqRedis) -> None:
+    """As ARQ's poll loop does: read the same ids again until the queue is empty."""
+    async with asyncio.timeout(10):
+        while await pool.zcard(default_queue_name):
+            await worker.start_jobs([job_id.encode() for job_id in job_ids])
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*worker.tasks.values())
+
+
+def _free(worker: Worker) -> bool:
+    return worker.job_counter == 0 and worker.sem._value == worker.max_jobs + 1
+
+
+async def test_a_due_job_runs_once_marked_in_progress_and_leaves_the_queue(pool: ArqRedis) -> None:
+    await pool.enqueue_job("note", "a", _job_id="a")
+    worker = _worker(pool)
+    await _run(worker, ["a"])
+    assert RUNS == {"a": 1}
+    assert SEEN_IN_PROGRESS == [True]
+    assert not await pool.zscore(default_queue_name, "a")
+    assert not await pool.exists(in_progress_key_prefix + "a")
+    assert _free(worker)
+
+
+async def test_a_job_in_progress_elsewhere_is_left_alone(pool: ArqRedis) -> None:
+    await pool.enqueue_job("note", "b", _job_id="b")
+    await pool.set(in_progress_key_prefix + "b", b"1", px=60_000)
+    worker = _worker(pool)
+    await _run(worker, ["b"])
+    assert RUNS == {}
+    assert await pool.zscore(default_queue_name, "b")  # still queued for whoever runs it
+    assert 59_000 < await pool.pttl(in_progress_key_prefix + "b") <= 60_000  # the other lease untouched
+    assert _free(worker)
+
+
+async def test_a_job_not_due_or_gone_is_not_started(pool: ArqRedis) -> None:
+    await pool.enqueue_job("note", "later", _job_id="later", _defer_by=60)
+    worker = _worker(pool)
+    await _run(worker, ["later", "finished-long-ago"])
+    assert RUNS == {}
+    assert not await pool.exists(in_progress_key_prefix + "later")
+    assert not await pool.exists(in_progress_key_prefix + "finished-long-ago")
+    assert _free(worker)
+
+
+async def test_two_workers_reading_the_same_ids_run_each_job_once(pool: ArqRedis) -> None:
+    ids = [f"job-{n}" for n in range(40)]
+    for job_id in ids:
+        await pool.enqueue_job("note", job_id, _job_id=job_id)
+    first, second = _worker(pool, max_jobs=7), _worker(pool, max_jobs=7)
+    await asyncio.gather(_polls(first, ids, pool), _polls(second, ids, pool))
+    assert RUNS == Counter({job_id: 1 for job_id in ids})
+    assert await pool.zcard(default_queue_name) == 0
+    assert _free(first) and _free(second)
+
+
+async def test_a_job_this_worker_is_running_is_not_started_again(pool: ArqRedis) -> None:
+    await pool.enqueue_job("note", "c", _job_id="c")
+    worker = _worker(pool)
+    await worker.start_jobs([b"c"])
+    running = worker.tasks["c"]
+    await worker.start_jobs([b"c"])  # the next poll reads it again: it is still in the queue
+    assert worker.tasks["c"] is running
+    assert worker.job_counter == 1
+    await running
+    assert RUNS == {"c": 1}
+
+
+def test_pacer_does_not_delay_an_idle_worker() -> None:
+    pacer = _Pacer(100)
+    assert [pacer.delay(now=10.0) for _ in range(50)] == [0.0] * 50  # no job time measured yet
+    pacer.finished(0.2)
+    assert pacer.delay(now=1000.0) == 0.0
+
+
+def test_pacer_spaces_a_burst_of_starts_a_little_faster_than_jobs_finish() -> None:
+    pacer = _Pacer(100)
+    for _ in range(200):
+        pacer.finished(0.2)
+    interval = 0.2 / 100 / _Pacer.HEADROOM
+    delays = [pacer.delay(now=50.0) for _ in range(100)]
+    assert delays[: _Pacer.BURST + 1] == pytest.approx([0.0] * (_Pacer.BURST + 1), abs=1e-9)
+    assert delays[-1] == pytest.approx((99 - _Pacer.BURST) * interval)
+    # 100 slots that freed at once are all filled well within one job's time
+    assert delays[-1] < 0.2
+
+
+def test_arq_command_line_builds_herald_worker(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:
+    monkeypatch.setattr(arq.worker, "Worker", arq.worker.Worker)  # restored after the test
+    for name, value in {"REDIS_URL": redis_url, "MAIL_FROM": "a@acme.test", "API_KEYS": "t:secret-0123",
+                        "SECRET_KEY": "k" * 32}.items():
+        monkeypatch.setenv(name, value)
+    policy = asyncio.get_event_loop_policy()
+    try:
+        settings = jobs.WorkerSettings  # what `arq jobs.WorkerSettings` resolves
+        worker = arq.worker.create_worker(settings)  # what ARQ's command line then builds
+    finally:
+        asyncio.set_event_loop_policy(policy)  # resolving the settings also chose uvloop's
+    assert type(worker) is Worker
+    assert worker.queue_read_limit == make_settings().worker_max_jobs * 4
+
+
+async def test_a_full_worker_starts_the_next_job_as_soon_as_a_slot_frees(pool: ArqRedis) -> None:
+    for job_id in ("first", "second"):
+        await pool.enqueue_job("note", job_id, _job_id=job_id)
+    worker = _worker(pool, max_jobs=1)
+    async with asyncio.timeout(5):
+        # ARQ would return at once, full, and look again a poll later; this call waits for
+        # "first" to finish and starts "second" itself.
+        await worker.start_jobs([b"first", b"second"])
+        assert set(worker.tasks) == {"first", "second"}
+        assert worker.tasks["first"].done()
+        await worker.tasks["second"]
+    assert RUNS == {"first": 1, "second": 1}
+    assert _free(worker)

@@ -59,8 +59,8 @@ class _Pacer:
     job time being a moving average. Idle, it never delays; a slot that frees while jobs are
     queued is filled within one interval."""
 
-    HEADROOM = 1.25  # starts may outrun finishes by this much, so pacing never caps throughput
-    BURST = 2
+    HEADROOM = 1.5  # starts may outrun finishes by this much, so pacing never caps throughput
+    BURST = 4
     SMOOTHING = 0.1
 
     def __init__(self, slots: int) -> None:

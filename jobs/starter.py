@@ -9,17 +9,18 @@ is not running elsewhere) and marks those in progress, as ARQ's transaction woul
 Two more changes, each measured against the 200 ms benchmark server:
 - Cheap starts alone made things worse: slots that free together start together, reach the
   SMTP server together, finish together and free together again; the worker settled into
-  waves, idle while the server waited and swamped when it answered. Each started job now
-  waits its turn (`_Pacer`), so starts are spread a little faster than jobs finish.
+  waves, idle while the server waited and swamped when it answered. Starts now wait their
+  turn (`_Pacer`) before they are marked, so they are spread a little faster than jobs finish.
 - ARQ leaves start_jobs as soon as every slot is taken and looks again after poll_delay;
   slots that freed meanwhile sat idle (a tenth of them on average). start_jobs now waits for
-  a slot to free while it still has candidates.
+  a slot to free while it still has candidates, up to FULL_WAIT_SECONDS per call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 
 import arq.worker
 from arq.constants import in_progress_key_prefix
@@ -29,17 +30,20 @@ from redis.commands.core import AsyncScript
 log = logging.getLogger("arq.worker")
 
 # Walks the candidates in order and marks up to ARGV[3] of them in progress: those still queued,
-# due, and not running elsewhere. Answers how many it looked at, then each started id and score.
+# due, and not running elsewhere. The mark holds ARGV[4], unique to the call, so that a call
+# redis-py retries after a dropped connection finds its own marks and counts them as started.
+# Answers how many candidates it looked at, then each started id and score.
 _START = """
-local now, lease, wanted = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local now, lease, wanted, mark = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local started, looked = {}, 0
 for i = 2, #KEYS do
   if #started >= wanted * 2 then break end
   looked = i - 1
-  local id = ARGV[i + 2]
+  local id = ARGV[i + 3]
   local score = redis.call('ZSCORE', KEYS[1], id)
-  if score and tonumber(score) <= now and redis.call('EXISTS', KEYS[i]) == 0 then
-    redis.call('SET', KEYS[i], '1', 'PX', lease)
+  local held = redis.call('GET', KEYS[i])
+  if score and tonumber(score) <= now and (not held or held == mark) then
+    redis.call('SET', KEYS[i], mark, 'PX', lease)
     started[#started + 1] = id
     started[#started + 1] = score
   end
@@ -47,8 +51,8 @@ end
 table.insert(started, 1, looked)
 return started
 """
-# While start_jobs waits for a slot, ARQ's poll loop (heartbeat, finished tasks) does not run:
-# it comes round at least this often.
+# While start_jobs runs, ARQ's poll loop (heartbeat, crons, finished tasks) does not: one call
+# waits for slots or for its turn at most this long in all.
 FULL_WAIT_SECONDS = 1.0
 # Candidates sent per round trip: enough to fill the free slots past a few taken elsewhere.
 _LOOK_AHEAD = 8
@@ -71,12 +75,23 @@ class _Pacer:
     def finished(self, seconds: float) -> None:
         self._job_seconds += (seconds - self._job_seconds) * self.SMOOTHING
 
-    def delay(self, now: float) -> float:
-        """How long to wait before the next start; counts that start as made."""
-        interval = self._job_seconds / self._slots / self.HEADROOM
-        due = max(self._next, now)
-        self._next = due + interval
-        return max(0.0, due - now - self.BURST * interval)
+    def pause(self, now: float) -> float:
+        """Seconds until the next start may be made."""
+        return max(0.0, self._next - now - self.BURST * self._interval())
+
+    def allowed(self, now: float, wanted: int) -> int:
+        """How many of `wanted` starts may be made now (at least one right after a pause)."""
+        interval = self._interval()
+        if interval == 0:
+            return wanted
+        ahead = max(self._next, now) - now
+        return max(0, min(wanted, int((self.BURST * interval - ahead) / interval) + 1))
+
+    def started(self, count: int, now: float) -> None:
+        self._next = max(self._next, now) + count * self._interval()
+
+    def _interval(self) -> float:
+        return self._job_seconds / self._slots / self.HEADROOM
 
 
 class Worker(arq.worker.Worker):
@@ -90,25 +105,49 @@ class Worker(arq.worker.Worker):
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         # The queue keeps running jobs until they finish: this worker's own need no asking.
         waiting = [job_id for job_id in map(bytes.decode, job_ids) if not self._running(job_id)]
+        deadline = self.loop.time() + FULL_WAIT_SECONDS
         while waiting:
-            slots = await self._take_slots()
+            slots = await self._take_slots(deadline)
             if not slots:
                 return
-            looked, started = await self._mark_started(waiting[: slots * 2 + _LOOK_AHEAD], slots)
+            try:
+                looked, started = await self._start_some(waiting, slots, deadline)
+            except BaseException:  # Redis gave up, or the worker is stopping: nothing was started
+                self._give_back(slots)
+                raise
             waiting = waiting[looked:]
             for job_id, score in started:
                 task = self.loop.create_task(self._run(job_id, score))
                 task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
                 self.tasks[job_id] = task
-            for _ in range(slots - len(started)):
-                self._release_sem_dec_counter_on_complete()
+            self._give_back(slots - len(started))
+            if not looked:  # stopping, or out of time
+                return
 
-    async def _take_slots(self) -> int:
-        """Every free slot, waiting up to FULL_WAIT_SECONDS for one; 0 if none freed."""
+    async def _start_some(self, waiting: list[str], slots: int, deadline: float) -> tuple[int, list[tuple[str, int]]]:
+        """Waits for the pacer's turn, then marks up to as many jobs as it allows."""
+        pacer = self._paced()
+        if (pause := pacer.pause(self.loop.time())) > 0:
+            if self.loop.time() + pause > deadline:
+                return 0, []
+            await asyncio.sleep(pause)
+        if not self.allow_pick_jobs:  # SIGTERM came while this waited
+            return 0, []
+        allowed = pacer.allowed(self.loop.time(), slots)
+        looked, started = await self._mark_started(waiting[: allowed * 2 + _LOOK_AHEAD], allowed)
+        pacer.started(len(started), self.loop.time())
+        return looked, started
+
+    def _give_back(self, slots: int) -> None:
+        for _ in range(slots):
+            self._release_sem_dec_counter_on_complete()
+
+    async def _take_slots(self, deadline: float) -> int:
+        """Every free slot, waiting until `deadline` for one; 0 if none freed."""
         if self.job_counter >= self.max_jobs:
             self._freed().clear()
             try:
-                async with asyncio.timeout(FULL_WAIT_SECONDS):
+                async with asyncio.timeout_at(deadline):
                     await self._freed().wait()
             except TimeoutError:
                 return 0
@@ -133,7 +172,8 @@ class Worker(arq.worker.Worker):
             self._start_script = self.pool.register_script(_START)
         keys = [self.queue_name, *(in_progress_key_prefix + job_id for job_id in job_ids)]
         lease_ms = int(self.in_progress_timeout_s * 1000)
-        looked, *flat = await self._start_script(keys=keys, args=[timestamp_ms(), lease_ms, slots, *job_ids])
+        args = [timestamp_ms(), lease_ms, slots, uuid.uuid4().hex, *job_ids]
+        looked, *flat = await self._start_script(keys=keys, args=args, client=self.pool)
         started = [(flat[n].decode(), int(float(flat[n + 1]))) for n in range(0, len(flat), 2)]
         return int(looked), started
 
@@ -147,10 +187,8 @@ class Worker(arq.worker.Worker):
         return task is not None and not task.done()
 
     async def _run(self, job_id: str, score: int) -> None:
-        # Paced once the job is ours, so a job running elsewhere costs no interval. At shutdown,
-        # ARQ waits far longer than one interval before it cancels its tasks.
-        if (delay := self._paced().delay(self.loop.time())) > 0:
-            await asyncio.sleep(delay)
         began = self.loop.time()
-        await self.run_job(job_id, score)
-        self._paced().finished(self.loop.time() - began)
+        try:
+            await self.run_job(job_id, score)
+        finally:
+            self._paced().finished(self.loop.time() - began)

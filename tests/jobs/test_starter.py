@@ -13,9 +13,11 @@ import pytest
 from arq.connections import ArqRedis
 from arq.constants import default_queue_name, in_progress_key_prefix
 from arq.worker import func
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 import jobs
-from jobs.starter import Worker, _Pacer
+from jobs.starter import _START, Worker, _Pacer
+from service.embedded import free_port
 from tests.conftest import make_settings
 
 RUNS: Counter[str] = Counter()
@@ -28,6 +30,11 @@ async def note(ctx: dict[str, Any], name: str) -> None:
     await asyncio.sleep(0.05)
 
 
+async def slow(ctx: dict[str, Any], name: str) -> None:
+    RUNS[name] += 1
+    await asyncio.sleep(0.4)
+
+
 @pytest.fixture
 async def pool(redis_url: str) -> AsyncIterator[ArqRedis]:
     RUNS.clear()
@@ -38,7 +45,7 @@ async def pool(redis_url: str) -> AsyncIterator[ArqRedis]:
 
 
 def _worker(pool: ArqRedis, **options: Any) -> Worker:
-    return Worker(functions=[func(note, name="note")], redis_pool=pool, ctx={"redis": pool}, handle_signals=False,
+    return Worker(functions=[func(note, name="note"), func(slow, name="slow")], redis_pool=pool, ctx={"redis": pool}, handle_signals=False,
                   keep_result=0,
                   max_jobs=options.pop("max_jobs", 10), **options)
 
@@ -118,21 +125,61 @@ async def test_a_job_this_worker_is_running_is_not_started_again(pool: ArqRedis)
 
 def test_pacer_does_not_delay_an_idle_worker() -> None:
     pacer = _Pacer(100)
-    assert [pacer.delay(now=10.0) for _ in range(50)] == [0.0] * 50  # no job time measured yet
+    assert pacer.pause(now=10.0) == 0.0
+    assert pacer.allowed(now=10.0, wanted=100) == 100  # no job time measured yet
+    pacer.started(100, now=10.0)
     pacer.finished(0.2)
-    assert pacer.delay(now=1000.0) == 0.0
+    assert pacer.pause(now=1000.0) == 0.0
+    assert pacer.allowed(now=1000.0, wanted=100) == _Pacer.BURST + 1
 
 
-def test_pacer_spaces_a_burst_of_starts_a_little_faster_than_jobs_finish() -> None:
+def test_pacer_spreads_slots_that_free_together_over_less_than_a_job_time() -> None:
     pacer = _Pacer(100)
     for _ in range(200):
         pacer.finished(0.2)
+    now, batches, begun = 50.0, [], 0
+    while begun < 100:
+        now += pacer.pause(now)
+        batch = pacer.allowed(now, 100 - begun)
+        pacer.started(batch, now)
+        batches.append(batch)
+        begun += batch
     interval = 0.2 / 100 / _Pacer.HEADROOM
-    delays = [pacer.delay(now=50.0) for _ in range(100)]
-    assert delays[: _Pacer.BURST + 1] == pytest.approx([0.0] * (_Pacer.BURST + 1), abs=1e-9)
-    assert delays[-1] == pytest.approx((99 - _Pacer.BURST) * interval)
-    # 100 slots that freed at once are all filled well within one job's time
-    assert delays[-1] < 0.2
+    assert batches[0] == _Pacer.BURST + 1
+    assert set(batches[1:]) == {1}  # then one at a time, an interval apart
+    assert now - 50.0 == pytest.approx((100 - _Pacer.BURST - 1) * interval)
+    assert now - 50.0 < 0.2  # all 100 started well within one job's time
+
+
+async def test_one_call_returns_within_its_deadline_while_slots_keep_freeing(pool: ArqRedis) -> None:
+    """ARQ's poll loop (heartbeat, crons) must come round even when a slot frees every 0.4 s."""
+    ids = [f"slow-{n}" for n in range(10)]
+    for job_id in ids:
+        await pool.enqueue_job("slow", job_id, _job_id=job_id)
+    worker = _worker(pool, max_jobs=1)
+    async with asyncio.timeout(10):
+        await worker.start_jobs([job_id.encode() for job_id in ids])
+        started = len(worker.tasks)
+        await asyncio.gather(*worker.tasks.values())
+    assert 1 <= started <= 4  # 10 would take 4 s; one call waits FULL_WAIT_SECONDS (1 s) in all
+    assert _free(worker)
+
+
+async def test_a_call_retried_after_a_dropped_reply_counts_its_own_marks(pool: ArqRedis) -> None:
+    await pool.enqueue_job("note", "d", _job_id="d")
+    keys = [default_queue_name, in_progress_key_prefix + "d"]
+
+    async def call(mark: str) -> list[bytes]:
+        return await pool.eval(_START, len(keys), *keys, 10**13, 60_000, 1, mark, "d")
+
+    assert (await call("first-call"))[1:] == [b"d", await _score(pool, "d")]
+    assert (await call("first-call"))[1:] == [b"d", await _score(pool, "d")]  # redis-py's retry
+    assert (await call("another-call"))[1:] == []  # another worker's call
+    assert await pool.get(in_progress_key_prefix + "d") == b"first-call"
+
+
+async def _score(pool: ArqRedis, job_id: str) -> bytes:
+    return str(int(await pool.zscore(default_queue_name, job_id))).encode()
 
 
 def test_arq_command_line_builds_herald_worker(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:
@@ -162,4 +209,31 @@ async def test_a_full_worker_starts_the_next_job_as_soon_as_a_slot_frees(pool: A
         assert worker.tasks["first"].done()
         await worker.tasks["second"]
     assert RUNS == {"first": 1, "second": 1}
+    assert _free(worker)
+
+
+async def test_no_job_starts_once_the_worker_is_told_to_stop(pool: ArqRedis) -> None:
+    for job_id in ("first", "second"):
+        await pool.enqueue_job("note", job_id, _job_id=job_id)
+    worker = _worker(pool, max_jobs=1)
+    async with asyncio.timeout(5):
+        starting = asyncio.create_task(worker.start_jobs([b"first", b"second"]))
+        while "first" not in worker.tasks:
+            await asyncio.sleep(0.005)
+        worker.allow_pick_jobs = False  # what ARQ's SIGTERM handler does; "first" is still sending
+        await starting
+        await worker.tasks["first"]
+    assert RUNS == {"first": 1}
+    assert await pool.zscore(default_queue_name, "second")  # left queued for the next worker
+    assert _free(worker)
+
+
+async def test_slots_are_given_back_when_redis_cannot_be_reached(redis_url: str) -> None:
+    unreachable = ArqRedis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    worker = _worker(unreachable)
+    try:
+        with pytest.raises(RedisConnectionError):
+            await worker.start_jobs([b"a", b"b"])
+    finally:
+        await unreachable.aclose()
     assert _free(worker)

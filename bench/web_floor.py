@@ -1,7 +1,7 @@
 """Where the web's CPU per request goes: Herald's app as it is, the same app with a send route
 that answers 202 at once (so: uvicorn, FastAPI and Herald's middlewares only), and raw ARQ's
-peer web. One web process (no worker) under wrk at 50 connections, SECONDS each, ROUNDS times
-alternated; CPU seconds from /proc.
+peer web. One web process (no worker) under wrk at 50 connections for SECONDS (default 10) each, twice,
+alternated; CPU seconds from /proc (bench.web_cpu's measurement).
 
     .venv/bin/python -m bench.web_floor
 """
@@ -9,24 +9,16 @@ alternated; CPU seconds from /proc.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import tempfile
-from contextlib import ExitStack
-from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.http import wait_ok
-from bench.peers.api_load import run_wrk
-from bench.procs import BIN, Child, herald_env, start_redis
-from service.embedded import free_port
+from bench.web_cpu import serve_and_load
 
-SECONDS = float(os.environ.get("SECONDS", "8"))
-ROUNDS = int(os.environ.get("ROUNDS", "2"))
+ROUNDS = 2
 APPS = {
     "Herald": ["service.app:app"],
     "Herald, send route answering 202 at once": ["bench.web_floor:constant_app", "--factory"],
@@ -47,21 +39,9 @@ def constant_app() -> FastAPI:
 
 
 async def measure(label: str, app: list[str]) -> None:
-    with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="herald-bench-floor-")))
-        server = start_redis(stack, tmp / "redis")
-        env = herald_env(redis_url=server.url, smtp_url="smtp://127.0.0.1:9")
-        port = free_port()
-        web = Child("web", [str(BIN / "uvicorn"), *app, "--host", "127.0.0.1", "--port", str(port)], env,
-                    tmp / "web.log")
-        stack.callback(web.stop)
-        await wait_ok(port, "/healthz", timeout=30, alive=web.check_alive)
-        await run_wrk(port, 2)  # warm up
-        cpu = web.cpu_seconds()
-        figures = await run_wrk(port, SECONDS)
-        per_request = (web.cpu_seconds() - cpu) / (figures.requests_per_second * SECONDS) * 1000
-        print(f"  {label:<42} {figures.requests_per_second:7.0f} req/s  p99 {figures.p99_ms:5.0f} ms  "
-              f"web CPU {per_request:.3f} ms per request  (non-2xx: {figures.errors})", flush=True)
+    run = await serve_and_load(app, log_level="INFO", load="wrk")  # INFO: the request log line, as deployed
+    print(f"  {label:<42} {run.figures.requests_per_second:7.0f} req/s  p99 {run.figures.p99_ms:5.0f} ms  "
+          f"web CPU {run.cpu_ms:.3f} ms per request  (non-2xx: {run.figures.errors})", flush=True)
 
 
 async def main() -> None:

@@ -131,7 +131,8 @@ def prepare(request: NotificationIn, ctx: Context, *, now: datetime) -> NewRecor
         "idempotency_key": request.idempotency_key,
         "actor": ctx.actor,
         "message_id": f"<{uuid.uuid4().hex}@{ctx.mail_domain}>",
-        "fingerprint": request.fingerprint(),
+        # Only a key can name an earlier request; a fresh id has nothing to be compared with.
+        "fingerprint": request.fingerprint() if request.idempotency_key else "",
         "attempt_count": 0,
         "queue": lane(template.category, batch=ctx.batch, bulk_lane=ctx.bulk_lane),
     }

@@ -9,6 +9,7 @@ that a cancel and a send, or a send and an unsubscribe, can never both win.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from service.coalesce import Coalescer
 from service.keys import (
     AUDIT_KEY, INDEX_ALL, PENDING_KEY, STATS_KEY, SUPPRESSED_KEY, attempts_key, digest_buffer, digest_due, prefs_key,
     recipient_index, record_key, template_index,
@@ -73,6 +75,8 @@ def _encode(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
+    if type(value) is int:  # what json.dumps would write, without its machinery; bools stay JSON
+        return str(value)
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
@@ -100,22 +104,17 @@ class Store:
         self._reschedule = _load_script(redis, "reschedule")
         self._digest_taken = _load_script(redis, "digest_taken")
         self._enqueue = _load_script(redis, "enqueue")
+        self._create_coalesced = Coalescer(self._create)
 
     async def create(self, new: NewRecord) -> Created:
-        """Write a new record (and its job) unless its id is taken: one round trip."""
-        keys, argv = self._create_call(new)
-        return _created(await self._create(keys=keys, args=argv))
+        """Write a new record (and its job) unless its id is taken: one round trip, shared with
+        the other creates of the same turn of the loop."""
+        return _created(await self._create_coalesced(*self._create_call(new)))
 
     async def create_many(self, items: Sequence[NewRecord]) -> list[Created]:
-        """Many creates in one pipeline (redis-py adds one SCRIPT EXISTS round trip to it)."""
-        if len(items) == 1:
-            return [await self.create(items[0])]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for new in items:
-                keys, argv = self._create_call(new)
-                await self._create(keys=keys, args=argv, client=pipe)
-            replies = await pipe.execute()
-        return [_created(reply) for reply in replies]
+        """Many creates in one round trip (with those of other requests in the same turn)."""
+        replies = [self._create_coalesced.submit(*self._create_call(new)) for new in items]
+        return [_created(reply) for reply in await asyncio.gather(*replies)]
 
     def _create_call(self, new: NewRecord) -> tuple[list[str], list[Any]]:
         record = new.record

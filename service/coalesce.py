@@ -14,10 +14,12 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from hiredis import pack_command
+from redis.asyncio.connection import Connection
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
-_Call = tuple[Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
+_Call = tuple[bytes, "asyncio.Future[Any]"]  # an EVALSHA as it goes on the wire, and its caller
 
 
 class Coalescer:
@@ -33,12 +35,15 @@ class Coalescer:
 
     def submit(self, keys: Sequence[Any], args: Sequence[Any]) -> asyncio.Future[Any]:
         """The call's reply to come, for a caller that submits several and gathers them."""
+        # Packed here, so that an argument hiredis cannot send fails its own caller, not the batch;
+        # by hiredis, at a tenth of what redis-py's packing costs.
+        packed = pack_command(("EVALSHA", self._script.sha, len(keys), *keys, *args))
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if not self._pending:
             task = asyncio.create_task(self._send())  # first runs in the next turn of the loop
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
-        self._pending.append((keys, args, future))
+        self._pending.append((packed, future))
         return future
 
     async def _send(self) -> None:
@@ -46,15 +51,15 @@ class Coalescer:
         try:
             replies = await self._run(calls)
         except asyncio.CancelledError:
-            for _, _, future in calls:
+            for _, future in calls:
                 future.cancel()
             raise
         except Exception as exc:  # every caller gets what the round trip raised
-            for _, _, future in calls:
+            for _, future in calls:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, _, future), reply in zip(calls, replies, strict=True):
+        for (_, future), reply in zip(calls, replies, strict=True):
             if future.done():  # its caller was cancelled; the write itself has happened
                 continue
             if isinstance(reply, Exception):
@@ -63,21 +68,28 @@ class Coalescer:
                 future.set_result(reply)
 
     async def _run(self, calls: list[_Call]) -> list[Any]:
-        if len(calls) == 1:
-            keys, args, _ = calls[0]
-            return [await self._script(keys=keys, args=args)]  # redis-py loads the script if need be
-        replies = await self._pipeline(calls)
+        replies = await self._round_trip(calls)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:  # Redis restarted or its scripts were flushed: load once, send those again
             await self._script.registered_client.script_load(self._script.script)
-            for i, reply in zip(missing, await self._pipeline([calls[i] for i in missing]), strict=True):
+            for i, reply in zip(missing, await self._round_trip([calls[i] for i in missing]), strict=True):
                 replies[i] = reply
         return replies
 
-    async def _pipeline(self, calls: list[_Call]) -> list[Any]:
-        # EVALSHA by hand: redis-py's pipeline would first ask SCRIPT EXISTS, another round trip.
-        sha = self._script.sha
-        async with self._script.registered_client.pipeline(transaction=False) as pipe:
-            for keys, args, _ in calls:
-                pipe.evalsha(sha, len(keys), *keys, *args)
-            return await pipe.execute(raise_on_error=False)
+    async def _round_trip(self, calls: list[_Call]) -> list[Any]:
+        # Written at once, as a pipeline; redis-py's own would first ask SCRIPT EXISTS, a round trip more.
+        packed = b"".join(command for command, _ in calls)
+        pool = self._script.registered_client.connection_pool
+        connection = await pool.get_connection("EVALSHA")
+        try:
+            await connection.send_packed_command(packed)
+            return [await _reply(connection) for _ in calls]
+        finally:
+            await pool.release(connection)
+
+
+async def _reply(connection: Connection) -> Any:
+    try:
+        return await connection.read_response()
+    except ResponseError as exc:  # a script's error is its caller's; the connection is still in step
+        return exc

@@ -96,3 +96,11 @@ async def test_a_cancelled_caller_leaves_the_others_their_replies(client: Redis)
     assert replies[0] == b"v0" and replies[2] == b"v2"
     assert isinstance(replies[1], asyncio.CancelledError)
     assert await client.get("k1") == b"v1"  # the write had left with the others
+
+
+async def test_an_argument_redis_cannot_take_fails_only_its_own_call(client: Redis) -> None:
+    coalesce = Coalescer(client.register_script(SCRIPT))
+    replies = await asyncio.gather(coalesce(["a"], ["1"]), coalesce(["b"], [{"not": "sendable"}]),
+                                   return_exceptions=True)
+    assert replies[0] == b"1"
+    assert isinstance(replies[1], TypeError)

@@ -116,7 +116,8 @@ def print_header(options: PeersRun, generator: str) -> None:
     print("  memory       peak RSS (VmHWM), the largest over the three phases; worker = every worker process "
           "and its children summed (Celery prefork: parent + pool processes)")
     herald_env = ", ".join(f"{k.upper()}={v}" for k, v in HERALD_RETRY.items())
-    print(f"  Herald       its Procfile, 1 process per line, defaults except {herald_env}", flush=True)
+    print(f"  Herald       its Procfile, 1 process per line, defaults except {herald_env}; "
+          "'Herald max_jobs 200' also sets WORKER_MAX_JOBS=200", flush=True)
 
 
 async def measure_target(shared: Shared, target: Target, options: PeersRun, generator: str) -> Row:
@@ -213,14 +214,15 @@ def table(rows: list[Row]) -> list[str]:
 
 
 def ratios(rows: list[Row]) -> list[str]:
-    herald = next((row for row in rows if row.target.key == "herald"), None)
-    peers = [row for row in rows if row is not herald]
-    if herald is None or not peers:
-        return []
-    lines = ["", "Herald / peer (above 1: Herald does more per second)"]
-    for peer in peers:
-        api, delivery = _ratio(herald.api_rate(), peer.api_rate()), _ratio(herald.delivery_rate(), peer.delivery_rate())
-        lines.append(f"  vs {peer.target.label:<19} API req/s x{api}   delivery msg/s x{delivery}")
+    heralds = [row for row in rows if row.target.is_herald]
+    peers = [row for row in rows if not row.target.is_herald]
+    lines: list[str] = []
+    for herald in heralds if peers else []:
+        lines += ["", f"{herald.target.label} / peer (above 1: Herald does more per second)"]
+        for peer in peers:
+            api = _ratio(herald.api_rate(), peer.api_rate())
+            delivery = _ratio(herald.delivery_rate(), peer.delivery_rate())
+            lines.append(f"  vs {peer.target.label:<19} API req/s x{api}   delivery msg/s x{delivery}")
     return lines
 
 

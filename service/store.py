@@ -104,7 +104,11 @@ class Store:
         self._reschedule = _load_script(redis, "reschedule")
         self._digest_taken = _load_script(redis, "digest_taken")
         self._enqueue = _load_script(redis, "enqueue")
+        # Concurrent callers share round trips: the web's accepted notifications, the worker's
+        # claims and outcomes (as many at once as it has jobs running).
         self._create_coalesced = Coalescer(self._create)
+        self._claim_coalesced = Coalescer(self._claim)
+        self._transition_coalesced = Coalescer(self._transition)
 
     async def create(self, new: NewRecord) -> Created:
         """Write a new record (and its job) unless its id is taken: one round trip, shared with
@@ -161,7 +165,7 @@ class Store:
             *_flatten(fields or {}),
         ]
         keys = [record_key(notification_id), PENDING_KEY, attempts_key(notification_id), STATS_KEY]
-        applied, status = await self._transition(keys=keys, args=argv)
+        applied, status = await self._transition_coalesced(keys, argv)
         return bool(applied), _text(status) or None
 
     async def claim(
@@ -176,7 +180,7 @@ class Store:
         keys = [record_key(notification_id), PENDING_KEY, SUPPRESSED_KEY]
         always_sent = "," + ",".join(sorted(ALWAYS_SENT)) + ","
         argv = [now_ms, early_ms, lease_ms, self.retention, always_sent, mode]
-        return _claimed(await self._claim(keys=keys, args=argv))
+        return _claimed(await self._claim_coalesced(keys, argv))
 
     async def requeue(self, notification_id: str, *, job: NewJob, now_ms: int) -> tuple[str, str | None]:
         """A `failed` notification back to `queued`, with a fresh job under the same id.

@@ -28,6 +28,10 @@ class Target:
     procfile: dict[str, str] | None  # None: Herald's own Procfile, read at run time
     env: dict[str, object] = field(default_factory=dict)
 
+    @property
+    def is_herald(self) -> bool:
+        return self.procfile is None
+
     def processes(self) -> dict[str, str]:
         return self.procfile if self.procfile is not None else read_procfile(REPO_ROOT / "Procfile")
 
@@ -55,4 +59,7 @@ TARGETS = {t.key: t for t in (
     Target("arq10", "ARQ max_jobs 10", _ARQ, {"arq_max_jobs": 10}),
     Target("arq100", "ARQ max_jobs 100", _ARQ, {"arq_max_jobs": 100}),
     Target("herald", "Herald", None),
+    # The same Procfile with twice the concurrent sends per worker: what one setting buys when the
+    # SMTP relay takes more connections (Postfix's default limit per client is 50, so it stays 100).
+    Target("herald-200", "Herald max_jobs 200", None, {"worker_max_jobs": 200}),
 )}

@@ -17,7 +17,8 @@ from bench import compare, delivery, lanes, latency, memory, roundtrips, scaleou
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a small run: 1,000 requests, 300 notifications")
-    parser.add_argument("--worker-jobs", type=int, default=100, help="WORKER_MAX_JOBS for part 2 (default 100)")
+    parser.add_argument("--worker-jobs", type=int, default=100,
+                        help="WORKER_MAX_JOBS for part 2 (default 100, as in the figures before 200 became the default)")
     parser.add_argument("--requests", type=int, help="measured POSTs in part 1 (default 5,000; --quick 1,000)")
     parser.add_argument("--notifications", type=int, help="notifications in part 2 (default 2,000; --quick 300)")
     parser.add_argument("--part", choices=("latency", "roundtrips", "delivery", "lanes", "scaleout", "memory", "all",

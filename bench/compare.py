@@ -117,7 +117,7 @@ def print_header(options: PeersRun, generator: str) -> None:
           "and its children summed (Celery prefork: parent + pool processes)")
     herald_env = ", ".join(f"{k.upper()}={v}" for k, v in HERALD_RETRY.items())
     print(f"  Herald       its Procfile, 1 process per line, defaults except {herald_env}; "
-          "'Herald max_jobs 200' also sets WORKER_MAX_JOBS=200", flush=True)
+          "'Herald max_jobs 100' also sets WORKER_MAX_JOBS=100", flush=True)
 
 
 async def measure_target(shared: Shared, target: Target, options: PeersRun, generator: str) -> Row:

@@ -28,12 +28,12 @@ BATCH = 500
 
 async def run(*, newsletters: int, resets: int) -> None:
     print(f"== Lanes: {resets} password resets, one at a time, while {newsletters} newsletters drain "
-          f"(SMTP {SMTP_DELAY * 1000:.0f} ms/message; web + worker + bulk, WORKER_MAX_JOBS=100)", flush=True)
+          f"(SMTP {SMTP_DELAY * 1000:.0f} ms/message; web + worker + bulk, default settings)", flush=True)
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="herald-bench-lanes-")))
         redis_server = start_redis(stack, tmp / "redis")
         smtp = smtp_sink.start(stack, delay=SMTP_DELAY)
-        env = herald_env(redis_url=redis_server.url, smtp_url=smtp.url, worker_max_jobs=100)
+        env = herald_env(redis_url=redis_server.url, smtp_url=smtp.url)
         web, port = start_web(stack, env, tmp)
         worker = start_worker(stack, env, tmp)
         bulk = start_worker(stack, env, tmp, bulk=True)

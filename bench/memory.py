@@ -30,12 +30,12 @@ def _sent(client: redis.Redis) -> int:
 
 
 async def run(count: int) -> None:
-    print(f"== Memory: {count} notifications queued with batches of {BATCH}, then drained by one worker", flush=True)
+    print(f"== Memory: {count} notifications queued with batches of {BATCH}, then drained by one worker (default settings)", flush=True)
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="herald-bench-memory-") as tmp:
         logs = Path(tmp)
         store = start_redis(stack, logs / "redis")
         smtp = smtp_sink.start(stack)
-        env = herald_env(redis_url=store.url, smtp_url=smtp.url, worker_max_jobs=100)
+        env = herald_env(redis_url=store.url, smtp_url=smtp.url)
         web, port = start_web(stack, env, logs)
         await wait_ok(port, "/healthz", timeout=30, alive=web.check_alive)
         client = stack.enter_context(redis.Redis.from_url(store.url))

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = None  # a CA bundle to verify the SMTP server with (private CAs)
     smtp_timeout_seconds: float = Field(default=15, gt=0, le=60)
     job_timeout_seconds: float = Field(default=45, ge=2, le=300)
-    worker_max_jobs: int = Field(default=100, ge=1, le=1000)  # concurrent sends per worker process
+    worker_max_jobs: int = Field(default=200, ge=1, le=1000)  # concurrent sends per worker process
     worker_poll_seconds: float = Field(default=0.05, gt=0, le=5)  # how often an idle worker looks for jobs
     # Marketing, digests and batch sends go to their own queue, served by the Procfile's `bulk` line.
     bulk_lane: bool = True

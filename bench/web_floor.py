@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -19,6 +21,7 @@ from starlette.routing import Route
 from bench.web_cpu import serve_and_load
 
 ROUNDS = 2
+T = TypeVar("T")
 APPS = {
     "Herald": ["service.app:app"],
     "Herald, send route answering 202 at once": ["bench.web_floor:constant_app", "--factory"],
@@ -44,13 +47,18 @@ async def measure(label: str, app: list[str]) -> None:
           f"web CPU {run.cpu_ms:.3f} ms per request  (non-2xx: {run.figures.errors})", flush=True)
 
 
+async def alternate(apps: dict[str, T], measure: Callable[[str, T], Awaitable[None]], rounds: int = ROUNDS) -> None:
+    """Each app once per round, in turn: a before/after pair shares the VM's minute."""
+    for round_ in range(1, rounds + 1):
+        print(f"round {round_}")
+        for label, app in apps.items():
+            await measure(label, app)
+
+
 async def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("bench.web_floor needs wrk on PATH")
-    for round_ in range(1, ROUNDS + 1):
-        print(f"round {round_}")
-        for label, app in APPS.items():
-            await measure(label, app)
+    await alternate(APPS, measure)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import uvloop
 from starlette.types import ASGIApp, Message
 
 from bench.procs import API_SECRET, herald_env, start_redis
+from bench.web_floor import alternate
 
 N = int(os.environ.get("N", "10000"))
 ROUNDS = int(os.environ.get("ROUNDS", "2"))
@@ -103,10 +104,7 @@ async def main() -> None:
         # The apps read their settings from the environment, as they do when deployed; WARNING keeps
         # the request log lines (a few µs each) out of this terminal.
         os.environ.update(herald_env(redis_url=server.url, smtp_url="smtp://127.0.0.1:9", log_level="WARNING"))
-        for round_ in range(1, ROUNDS + 1):
-            print(f"round {round_}")
-            for label, build in APPS.items():
-                await measure(label, build)
+        await alternate(APPS, measure, ROUNDS)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,8 @@ def _check_template(catalog: Catalog, request: NotificationIn) -> Template:
     """Render once now, so that a context the template cannot use fails here and not in the worker."""
     try:
         template = catalog.get(request.template)
+        if catalog.fits(template.key, request.locale, request.context, MAX_RENDERED_CHARS):
+            return template
         rendered = catalog.render(template.key, request.locale, request.context)
     except TemplateNotFound:
         raise Rejected(["body", "template"], f"unknown template {request.template!r}") from None

@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, meta
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, meta, nodes
 from jinja2 import Template as JinjaTemplate
 from jinja2.runtime import new_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from service.precheck import Plain, plain
 
 CATEGORIES = frozenset({"transactional", "security", "billing", "marketing", "digest", "internal"})
 ALWAYS_SENT = frozenset({"transactional", "security", "billing"})
@@ -108,6 +110,7 @@ class Catalog:
         )
         self.templates: dict[str, Template] = {}
         self._parts: dict[str, tuple[JinjaTemplate, dict[str, Any]]] = {}
+        self._plain: dict[tuple[str, str], Plain | None] = {}
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")):
             self.templates[folder.name] = self._load(folder)
 
@@ -144,6 +147,20 @@ class Catalog:
             html=parts.get("html"),
         )
 
+    def fits(self, key: str, locale: str | None, context: dict[str, Any], max_chars: int) -> bool:
+        """Whether rendering `context` is known to succeed within `max_chars` without rendering it
+        (service.precheck); False means only that it must be rendered to know."""
+        tpl = self.get(key)
+        if tpl.missing(context):
+            return False
+        locale = tpl.resolve_locale(locale)
+        found = self._plain[key, locale]
+        if found is None:
+            return False
+        values = {name: context.get(name) for name in found.prints} | {"locale": locale}
+        most = found.most_chars(values)
+        return most is not None and most <= max_chars
+
     def _compiled(self, name: str) -> tuple[JinjaTemplate, dict[str, Any]]:
         found = self._parts.get(name)
         if found is None:
@@ -168,13 +185,16 @@ class Catalog:
         has_html: dict[str, bool] = {}
         for locale in locales:
             has_html[locale] = (folder / locale / "html.j2").is_file()
+            trees = []
             for part in PARTS:
                 path = folder / locale / f"{part}.j2"
                 if not path.is_file():
                     if part == "html":
                         continue
                     raise TemplateConfigError(f"{path} is required")
-                used |= self._variables(path)
+                trees.append(self._parse(path))
+                used |= set(meta.find_undeclared_variables(trees[-1]))
+            self._plain[key, locale] = plain(trees, self._parse_named)
         return Template(
             key=key,
             category=category,
@@ -188,12 +208,16 @@ class Catalog:
             has_html=has_html,
         )
 
-    def _variables(self, path: Path) -> set[str]:
+    def _parse(self, path: Path) -> nodes.Template:
         try:
-            ast = self._env.parse(path.read_text(encoding="utf-8"))
+            return self._env.parse(path.read_text(encoding="utf-8"))
         except TemplateError as exc:
             raise TemplateConfigError(f"{path}: {exc}") from None
-        return set(meta.find_undeclared_variables(ast))
+
+    def _parse_named(self, name: str) -> nodes.Template:
+        """A layout an `{% extends %}` names, as Jinja's loader finds it (or raises TemplateNotFound)."""
+        source, _, _ = self._env.loader.get_source(self._env, name)  # type: ignore[union-attr]
+        return self._env.parse(source)
 
     @staticmethod
     def _read_toml(path: Path) -> dict[str, Any]:

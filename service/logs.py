@@ -58,4 +58,7 @@ def configure(level: str, fmt: str = "text") -> None:
 def event(logger: logging.Logger, name: str, *, level: int = logging.INFO, **fields: Any) -> None:
     """`name` is the event (`notification.sent`); fields go into the line as they are."""
     if logger.isEnabledFor(level):
-        logger.log(level, name, extra={"fields": fields})
+        # Built and handed over directly: Logger.log would first walk the stack for the caller's
+        # file and line, which no line of Herald's prints, on every request the web answers.
+        record = logger.makeRecord(logger.name, level, "", 0, name, (), None, extra={"fields": fields})
+        logger.handle(record)

@@ -27,7 +27,7 @@ class Coalescer:
 
     def __init__(self, script: AsyncScript) -> None:
         self._script = script
-        self._pending: list[_Call] = []
+        self._batch: list[_Call] | None = None  # still taking calls; its send runs in the next turn
         self._sending: set[asyncio.Task[None]] = set()  # held here so that none is collected mid-flight
 
     async def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
@@ -39,21 +39,31 @@ class Coalescer:
         # by hiredis, at a tenth of what redis-py's packing costs.
         packed = pack_command(("EVALSHA", self._script.sha, len(keys), *keys, *args))
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if not self._pending:
-            task = asyncio.create_task(self._send())  # first runs in the next turn of the loop
+        if self._batch is None:
+            batch: list[_Call] = []
+            self._batch = batch
+            task = asyncio.create_task(self._send(batch))
             self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
-        self._pending.append((packed, future))
+            task.add_done_callback(lambda done: self._settled(done, batch))
+        self._batch.append((packed, future))
         return future
 
-    async def _send(self) -> None:
-        calls, self._pending = self._pending, []
+    def _settled(self, task: asyncio.Task[None], batch: list[_Call]) -> None:
+        # A send cancelled before it ran (the loop shutting down) must not leave its callers
+        # waiting, nor keep later calls joining a batch that will never leave.
+        self._sending.discard(task)
+        if self._batch is batch:
+            self._batch = None
+        for _, future in batch:
+            future.cancel()  # does nothing to a future already answered
+
+    async def _send(self, batch: list[_Call]) -> None:
+        self._batch = None
+        calls = [call for call in batch if not call[1].done()]  # a caller cancelled meanwhile sends nothing
+        if not calls:
+            return
         try:
             replies = await self._run(calls)
-        except asyncio.CancelledError:
-            for _, future in calls:
-                future.cancel()
-            raise
         except Exception as exc:  # every caller gets what the round trip raised
             for _, future in calls:
                 if not future.done():
@@ -71,8 +81,12 @@ class Coalescer:
         replies = await self._round_trip(calls)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:  # Redis restarted or its scripts were flushed: load once, send those again
-            await self._script.registered_client.script_load(self._script.script)
-            for i, reply in zip(missing, await self._round_trip([calls[i] for i in missing]), strict=True):
+            try:
+                await self._script.registered_client.script_load(self._script.script)
+                again = await self._round_trip([calls[i] for i in missing])
+            except Exception as exc:  # only those calls failed; the others' replies stand
+                again = [exc] * len(missing)
+            for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
         return replies
 
@@ -82,10 +96,24 @@ class Coalescer:
         pool = self._script.registered_client.connection_pool
         connection = await pool.get_connection("EVALSHA")
         try:
-            await connection.send_packed_command(packed)
-            return [await _reply(connection) for _ in calls]
+            # The client's retry policy, as redis-py applies it to a command of its own: the
+            # worker's rides out a Redis restart (REDIS_RETRIES), the web's gives up at once.
+            return await connection.retry.call_with_retry(
+                lambda: _exchange(connection, packed, len(calls)), lambda error: _disconnect(connection, error))
         finally:
             await pool.release(connection)
+
+
+async def _exchange(connection: Connection, packed: bytes, count: int) -> list[Any]:
+    await connection.send_packed_command(packed)
+    return [await _reply(connection) for _ in range(count)]
+
+
+async def _disconnect(connection: Connection, error: Exception) -> None:
+    """What redis-py does between tries: drop the connection; give up on an error it would not retry."""
+    await connection.disconnect()
+    if connection.retry_on_error is None or not isinstance(error, tuple(connection.retry_on_error)):
+        raise error
 
 
 async def _reply(connection: Connection) -> Any:

@@ -35,7 +35,7 @@ def normalize_email(value: str) -> str:
     and most addresses share a few domains, so a plain local part at a domain email-validator has
     already passed is answered from that verdict: the same answer, a tenth of the CPU."""
     local, _, domain = value.rpartition("@")
-    if (len(value) <= EMAIL_MAX_LENGTH and _PLAIN_LOCAL.fullmatch(local)
+    if (value.isascii() and len(value) <= EMAIL_MAX_LENGTH and _PLAIN_LOCAL.fullmatch(local)
             and local.lower() not in CASE_INSENSITIVE_MAILBOX_NAMES and _plain_domain(domain)):
         return f"{local}@{domain.lower()}"
     return _validated(value)

@@ -21,7 +21,8 @@ KEY_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$")
 PARTS = ("subject", "text", "html")
 # What a caller's context can make a template raise while rendering (bad types, sandbox refusals).
-RENDER_ERRORS = (TemplateError, TypeError, ValueError, LookupError, AttributeError, OverflowError)
+# RecursionError: a layout that extends itself, which Jinja follows until the stack runs out.
+RENDER_ERRORS = (TemplateError, TypeError, ValueError, LookupError, AttributeError, OverflowError, RecursionError)
 # Supplied by Herald at render time, never by the caller.
 SYSTEM_VARIABLES = frozenset({"unsubscribe_url", "notification_id", "locale"})
 
@@ -151,11 +152,10 @@ class Catalog:
         """Whether rendering `context` is known to succeed within `max_chars` without rendering it
         (service.precheck); False means only that it must be rendered to know."""
         tpl = self.get(key)
-        if tpl.missing(context):
-            return False
         locale = tpl.resolve_locale(locale)
         found = self._plain[key, locale]
-        if found is None:
+        # A name only a layout uses is not among the template's variables: it must be given too.
+        if found is None or not all(n in context or n in tpl.optional or n in SYSTEM_VARIABLES for n in found.names):
             return False
         values = {name: context.get(name) for name in found.prints} | {"locale": locale}
         most = found.most_chars(values)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
@@ -87,15 +90,37 @@ async def test_every_caller_hears_when_redis_cannot_be_reached() -> None:
     assert all(isinstance(reply, RedisConnectionError) for reply in replies)
 
 
-async def test_a_cancelled_caller_leaves_the_others_their_replies(client: Redis) -> None:
+async def test_a_caller_cancelled_before_the_batch_leaves_sends_nothing(client: Redis) -> None:
     coalesce = Coalescer(client.register_script(SCRIPT))
     calls = [asyncio.ensure_future(coalesce([f"k{n}"], [f"v{n}"])) for n in range(3)]
-    await asyncio.sleep(0)  # all three submitted; the round trip has not come back
+    await asyncio.sleep(0)  # all three submitted; the batch leaves in the next turn
     calls[1].cancel()
     replies = await asyncio.gather(*calls, return_exceptions=True)
     assert replies[0] == b"v0" and replies[2] == b"v2"
     assert isinstance(replies[1], asyncio.CancelledError)
-    assert await client.get("k1") == b"v1"  # the write had left with the others
+    assert await client.get("k1") is None
+
+
+@pytest.mark.parametrize("turns", [2, 3, 4])
+async def test_a_caller_cancelled_in_flight_leaves_the_others_their_replies(client: Redis, turns: int) -> None:
+    coalesce = Coalescer(client.register_script(SCRIPT))
+    calls = [asyncio.ensure_future(coalesce([f"k{n}"], [f"v{n}"])) for n in range(3)]
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    calls[1].cancel()
+    replies = await asyncio.gather(*calls, return_exceptions=True)
+    assert replies[0] == b"v0" and replies[2] == b"v2"
+    assert replies[1] == b"v1" or isinstance(replies[1], asyncio.CancelledError)
+
+
+async def test_a_send_cancelled_before_it_runs_frees_its_callers_and_the_next_batch(client: Redis) -> None:
+    coalesce = Coalescer(client.register_script(SCRIPT))
+    first = coalesce.submit(["a"], ["1"])
+    [send] = coalesce._sending  # the loop shutting down cancels tasks like this one
+    send.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert await asyncio.wait_for(coalesce(["b"], ["2"]), 5) == b"2"
 
 
 async def test_an_argument_redis_cannot_take_fails_only_its_own_call(client: Redis) -> None:
@@ -104,3 +129,53 @@ async def test_an_argument_redis_cannot_take_fails_only_its_own_call(client: Red
                                    return_exceptions=True)
     assert replies[0] == b"1"
     assert isinstance(replies[1], TypeError)
+
+
+async def _cutting_proxy(redis_port: int, armed: list[bool]) -> asyncio.Server:
+    """A TCP proxy to Redis that, once armed, cuts the connection carrying the next EVALSHA."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", redis_port)
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, watch: bool) -> None:
+            try:
+                while data := await src.read(65536):
+                    if watch and armed and b"EVALSHA" in data:
+                        armed.clear()
+                        writer.close()
+                        up_writer.close()
+                        return
+                    dst.write(data)
+                    await dst.drain()
+            except ConnectionError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pump(reader, up_writer, True), pump(up_reader, writer, False))
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+@pytest.mark.parametrize("retries", [True, False])
+async def test_a_dropped_connection_is_retried_as_the_client_says(redis_url: str, retries: bool) -> None:
+    # The worker's client retries on connection errors (jobs.worker) and so must its batches;
+    # the web's does not, and its caller hears of the error at once.
+    armed: list[bool] = []
+    proxy = await _cutting_proxy(urlsplit(redis_url).port or 6379, armed)
+    port = proxy.sockets[0].getsockname()[1]
+    options: dict[str, Any] = {"retry": Retry(NoBackoff(), 3), "retry_on_error": [RedisConnectionError]} if retries else {}
+    client = Redis(port=port, **options)
+    try:
+        coalesce = Coalescer(client.register_script(SCRIPT))
+        assert await coalesce(["k"], ["before"]) == b"before"
+        armed.append(True)
+        replies = await asyncio.gather(coalesce(["k1"], ["1"]), coalesce(["k2"], ["2"]), return_exceptions=True)
+    finally:
+        await client.aclose()
+        proxy.close()
+        await proxy.wait_closed()
+    if retries:
+        assert replies == [b"1", b"2"]
+    else:
+        assert all(isinstance(reply, RedisConnectionError) for reply in replies)

@@ -17,6 +17,8 @@ ADDRESSES = [
     "a@" + "b" * 64 + ".com", "a" * 65 + "@example.com", "a" * 240 + "@example.com", "a" * 250 + "@example.com",
     "a@" + ".".join(["b" * 60] * 4) + ".com", "o'brien@example.com", "a{b}@example.com", "a@EXAMPLE.com",
     "a@ex\u00adample.com", "a@example.com\n", "a\u200b@example.com",
+    # Characters that lower-case to ASCII, and a length that is short enough only in characters.
+    "a@\u212aexample.com", "a" * 230 + "@\u212a" + "b" * 18 + ".com",
 ]
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from service.coalesce import Coalescer
 from service.keys import (
@@ -86,9 +85,11 @@ def _text(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _load_script(redis: Redis, name: str) -> AsyncScript:
+def _load_script(redis: Redis, name: str) -> Coalescer:
+    # Every script call goes through a Coalescer: concurrent callers share round trips (the web's
+    # accepted notifications, the worker's claims and outcomes, a sweep's requeues).
     common = (_LUA / "common.lua").read_text()
-    return redis.register_script(common + "\n" + (_LUA / f"{name}.lua").read_text())
+    return Coalescer(redis.register_script(common + "\n" + (_LUA / f"{name}.lua").read_text()))
 
 
 class Store:
@@ -104,21 +105,15 @@ class Store:
         self._reschedule = _load_script(redis, "reschedule")
         self._digest_taken = _load_script(redis, "digest_taken")
         self._enqueue = _load_script(redis, "enqueue")
-        # Concurrent callers share round trips: the web's accepted notifications, the worker's
-        # claims and outcomes (as many at once as it has jobs running).
-        self._create_coalesced = Coalescer(self._create)
-        self._claim_coalesced = Coalescer(self._claim)
-        self._transition_coalesced = Coalescer(self._transition)
 
     async def create(self, new: NewRecord) -> Created:
         """Write a new record (and its job) unless its id is taken: one round trip, shared with
         the other creates of the same turn of the loop."""
-        return _created(await self._create_coalesced(*self._create_call(new)))
+        return _created(await self._create(*self._create_call(new)))
 
     async def create_many(self, items: Sequence[NewRecord]) -> list[Created]:
         """Many creates in one round trip (with those of other requests in the same turn)."""
-        replies = [self._create_coalesced.submit(*self._create_call(new)) for new in items]
-        return [_created(reply) for reply in await asyncio.gather(*replies)]
+        return [_created(reply) for reply in await _each(self._create, map(self._create_call, items))]
 
     def _create_call(self, new: NewRecord) -> tuple[list[str], list[Any]]:
         record = new.record
@@ -165,7 +160,7 @@ class Store:
             *_flatten(fields or {}),
         ]
         keys = [record_key(notification_id), PENDING_KEY, attempts_key(notification_id), STATS_KEY]
-        applied, status = await self._transition_coalesced(keys, argv)
+        applied, status = await self._transition(keys, argv)
         return bool(applied), _text(status) or None
 
     async def claim(
@@ -180,7 +175,7 @@ class Store:
         keys = [record_key(notification_id), PENDING_KEY, SUPPRESSED_KEY]
         always_sent = "," + ",".join(sorted(ALWAYS_SENT)) + ","
         argv = [now_ms, early_ms, lease_ms, self.retention, always_sent, mode]
-        return _claimed(await self._claim_coalesced(keys, argv))
+        return _claimed(await self._claim(keys, argv))
 
     async def requeue(self, notification_id: str, *, job: NewJob, now_ms: int) -> tuple[str, str | None]:
         """A `failed` notification back to `queued`, with a fresh job under the same id.
@@ -188,24 +183,18 @@ class Store:
         ("requeued", previous status), ("refused", "suppressed"/"opted_out") or ("skipped", status).
         """
         keys, argv = self._requeue_call(notification_id, job, now_ms)
-        return _requeued(await self._requeue(keys=keys, args=argv))
+        return _requeued(await self._requeue(keys, argv))
 
     async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[bool]:
-        """Queue each job unless its notification already has one: one pipeline for all."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for job in jobs:
-                args = [job.notification_id, job.payload, job.expires_ms, job.score_ms]
-                await self._enqueue(keys=[job.key, job.result_key, job.queue], args=args, client=pipe)
-            return [bool(written) for written in await pipe.execute()]
+        """Queue each job unless its notification already has one: one round trip for all."""
+        calls = (([job.key, job.result_key, job.queue],
+                  [job.notification_id, job.payload, job.expires_ms, job.score_ms]) for job in jobs)
+        return [bool(written) for written in await _each(self._enqueue, calls)]
 
     async def requeue_many(self, jobs: Sequence[NewJob], *, now_ms: int) -> list[tuple[str, str | None]]:
-        """Many requeues in one pipeline; each job names its notification."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for job in jobs:
-                keys, argv = self._requeue_call(job.notification_id, job, now_ms)
-                await self._requeue(keys=keys, args=argv, client=pipe)
-            replies = await pipe.execute()
-        return [_requeued(reply) for reply in replies]
+        """Many requeues in one round trip; each job names its notification."""
+        calls = (self._requeue_call(job.notification_id, job, now_ms) for job in jobs)
+        return [_requeued(reply) for reply in await _each(self._requeue, calls)]
 
     def _requeue_call(self, notification_id: str, job: NewJob, now_ms: int) -> tuple[list[str], list[Any]]:
         keys = [record_key(notification_id), PENDING_KEY, job.key, job.result_key, job.queue, SUPPRESSED_KEY]
@@ -217,13 +206,13 @@ class Store:
     ) -> tuple[bool, str | None]:
         keys = [record_key(notification_id), PENDING_KEY, job.key, job.queue, in_progress_key]
         argv = [due_ms, send_at, ttl, job.payload, job.expires_ms]
-        applied, status = await self._reschedule(keys=keys, args=argv)
+        applied, status = await self._reschedule(keys, argv)
         return bool(applied), _text(status) or None
 
     async def digest_taken(self, period: str, email: str, digest_id: str, item_ids: Sequence[str]) -> int:
         """Remove a digest's items from the buffer; returns how many items are left for later."""
         keys = [digest_buffer(period, email), digest_due(period)]
-        return int(await self._digest_taken(keys=keys, args=[email.lower(), digest_id, *item_ids]))
+        return int(await self._digest_taken(keys, [email.lower(), digest_id, *item_ids]))
 
     async def get(self, notification_id: str) -> dict[str, Any] | None:
         [record] = await self.get_many([notification_id])
@@ -260,6 +249,11 @@ class Claim:
 
 
 _CLAIM_VERDICTS = {0: "skipped", 1: "claimed", 2: "refused", 3: "not due", 4: "early", 5: "unclaimed"}
+
+
+async def _each(script: Coalescer, calls: Iterable[tuple[Sequence[Any], Sequence[Any]]]) -> list[Any]:
+    """Many calls of one script in one round trip (with any others made in the same turn)."""
+    return await asyncio.gather(*(script.submit(keys, args) for keys, args in calls))
 
 
 def _claimed(reply: list[Any]) -> Claim:

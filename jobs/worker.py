@@ -26,7 +26,7 @@ from jobs.smtp import SmtpConfig
 from jobs.prune import prune_indexes
 from jobs.sweeper import sweep
 from jobs.throttle import SendThrottle
-from service import logs
+from service import heap, logs
 from service.accept import Context
 from service.queue import BULK_QUEUE_NAME, DELIVER_JOB, FLUSH_DIGESTS_JOB, QUEUE_NAME, job_deserializer, job_serializer
 from service.settings import Settings, load_settings
@@ -67,6 +67,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     logging.getLogger("arq.worker").setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)
     log.info("herald worker ready: %d templates, SMTP %s:%d", len(ctx["catalog"].templates),
              smtp.hostname, smtp.port)
+    if ctx["settle_heap"]:
+        heap.settle()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -88,10 +90,12 @@ def _redis_settings(url: str) -> RedisSettings:
     )
 
 
-def worker_settings(settings: Settings, *, bulk: bool = False, **overrides: Any) -> dict[str, Any]:
+def worker_settings(settings: Settings, *, bulk: bool = False, settle_heap: bool = False,
+                    **overrides: Any) -> dict[str, Any]:
     """Keyword arguments for `arq.Worker`; tests build workers from this with their own settings.
 
     `bulk`: serve the bulk lane's queue. The periodic jobs run on the default lane's workers only.
+    `settle_heap`: the process runs only this worker, so start-up ends with `heap.settle()`.
     """
     # A job runs at most job_timeout; a SIGKILLed worker's jobs are picked up again after it + 10 s.
     options: dict[str, Any] = {
@@ -103,7 +107,7 @@ def worker_settings(settings: Settings, *, bulk: bool = False, **overrides: Any)
         "cron_jobs": [] if bulk else _cron_jobs(settings),
         "timezone": UTC,
         "redis_settings": _redis_settings(settings.redis_url),
-        "ctx": {"settings": settings, "bulk": bulk},
+        "ctx": {"settings": settings, "bulk": bulk, "settle_heap": settle_heap},
         "on_startup": startup,
         "on_shutdown": shutdown,
         "job_serializer": job_serializer,
@@ -142,7 +146,7 @@ def from_environment(*, bulk: bool = False) -> dict[str, Any]:
     logs.configure(settings.log_level, settings.log_format)
     _use_uvloop()
     _use_batched_starts()
-    return worker_settings(settings, bulk=bulk)
+    return worker_settings(settings, bulk=bulk, settle_heap=True)
 
 
 def _use_batched_starts() -> None:

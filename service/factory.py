@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service import bodies, errors, logs
+from service import bodies, errors, heap, logs
 from service.accept import Context
 from service.auth import ApiKeyAuth
 from service.limits import BodySizeLimit
@@ -36,13 +36,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.rate_buckets = {}
     if not settings.api_keys:
         log.warning("API_KEYS is empty: every /v1 call will be refused")
+    if app.state.settle_heap:
+        heap.settle()
     try:
         yield
     finally:
         await queue.aclose(close_connection_pool=True)
 
 
-def create_app(settings: Settings | None = None, *, catalog: Catalog | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, catalog: Catalog | None = None,
+               settle_heap: bool = False) -> FastAPI:
+    """`settle_heap`: the process serves only this app, so start-up ends with `heap.settle()`
+    (the Procfile's web does; tests, which build many apps in one process, do not)."""
     settings = settings or load_settings()
     logs.configure(settings.log_level, settings.log_format)
     # FastAPI's native OpenTelemetry looks up the global providers on every request (3% of the
@@ -52,6 +57,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     # No redirects, ever: a one-click unsubscribe POST must be answered, not bounced elsewhere.
     app.router.redirect_slashes = False
     app.state.settings = settings
+    app.state.settle_heap = settle_heap
     app.state.catalog = catalog or load_catalog(settings.templates_dir)
     app.state.metrics = WebMetrics()
     app.state.accept_context = Context.from_settings(settings, app.state.catalog, actor="")

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 
 import arq.worker
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from redis.commands.core import AsyncScript
+
+from service.ids import new_id
 
 log = logging.getLogger("arq.worker")
 
@@ -172,7 +173,7 @@ class Worker(arq.worker.Worker):
             self._start_script = self.pool.register_script(_START)
         keys = [self.queue_name, *(in_progress_key_prefix + job_id for job_id in job_ids)]
         lease_ms = int(self.in_progress_timeout_s * 1000)
-        args = [timestamp_ms(), lease_ms, slots, uuid.uuid4().hex, *job_ids]
+        args = [timestamp_ms(), lease_ms, slots, new_id(), *job_ids]
         looked, *flat = await self._start_script(keys=keys, args=args, client=self.pool)
         started = [(flat[n].decode(), int(float(flat[n + 1]))) for n in range(0, len(flat), 2)]
         return int(looked), started

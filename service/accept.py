@@ -8,13 +8,13 @@ notification whose job went missing later (an expired job, a flushed queue).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service import audit
+from service.ids import new_id
 from service.models import NotificationIn, iso, missing_detail
 from service.queue import deliver_job, lane
 from service.settings import Settings
@@ -113,7 +113,7 @@ def prepare(request: NotificationIn, ctx: Context, *, now: datetime) -> NewRecor
     template = _check_template(ctx.catalog, request)
     due = _due(request, now)
     scheduled = request.send_at is not None or request.delay is not None
-    notification_id = request.idempotency_key or uuid.uuid4().hex
+    notification_id = request.idempotency_key or new_id()
     now_ms = int(now.timestamp() * 1000)
     due_ms = int(due.timestamp() * 1000)
     record = {
@@ -132,7 +132,7 @@ def prepare(request: NotificationIn, ctx: Context, *, now: datetime) -> NewRecor
         "due_ms": due_ms,
         "idempotency_key": request.idempotency_key,
         "actor": ctx.actor,
-        "message_id": f"<{uuid.uuid4().hex}@{ctx.mail_domain}>",
+        "message_id": f"<{new_id()}@{ctx.mail_domain}>",
         # Only a key can name an earlier request; a fresh id has nothing to be compared with.
         "fingerprint": request.fingerprint() if request.idempotency_key else "",
         "attempt_count": 0,

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import logs
+from service.ids import new_id
 
 log = logging.getLogger("herald.http")
 _GIVEN_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
@@ -30,7 +30,7 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"")
-        request_id = given.decode() if _GIVEN_ID.match(given) else uuid.uuid4().hex
+        request_id = given.decode() if _GIVEN_ID.match(given) else new_id()
         status = 500  # what the server answers if the app fails before it starts an answer
         started = time.perf_counter()
 

@@ -28,6 +28,8 @@ def parse_args() -> argparse.Namespace:
                         help=f"for --part peers, comma-separated (default all: {','.join(compare.TARGETS)})")
     parser.add_argument("--load-generator", choices=("auto", "wrk", "python"), default="auto",
                         help="for --part peers' API phase (default auto: wrk when on PATH)")
+    parser.add_argument("--api-rounds", type=int, default=3,
+                        help="for --part peers: API phases per target, interleaved; the median counts (default 3)")
     parser.add_argument("--memory-notifications", type=int, help="notifications in the memory part (default 20,000)")
     args = parser.parse_args()
     args.requests = args.requests or (1000 if args.quick else 5000)
@@ -53,7 +55,8 @@ async def main(args: argparse.Namespace) -> None:
     if args.part in ("memory", "all"):
         await memory.run(args.memory_notifications)
     if args.part == "peers":
-        await compare.run(compare.PeersRun(args.targets, args.notifications, args.quick, args.load_generator))
+        await compare.run(compare.PeersRun(args.targets, args.notifications, args.quick, args.load_generator,
+                                                   max(1, args.api_rounds)))
     print(f"benchmark done in {time.monotonic() - started:.0f} s")
 
 

@@ -2,18 +2,24 @@
 
 Each target gets three phases, each on fresh processes and a flushed Redis: API load, delivery of N
 notifications, then latency one notification at a time. One table at the end, with Herald's ratios.
+
+The API phase runs first for every target, in rounds (A B C, B C A, C A B ...), and each figure is
+the median of a target's rounds: on a shared VM the speed drifts from one minute to the next, and
+a target measured once in a slow minute would otherwise look slow. The two ARQ peers serve the
+same web app, so the gap between their API figures shows what noise remains.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import platform
 import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.delivery import SMTP_DELAY, TRANSIENT_RATIO
@@ -33,6 +39,7 @@ class PeersRun:
     notifications: int
     quick: bool = False
     generator: str = "auto"  # wrk, python, or auto: wrk when on PATH
+    api_rounds: int = 3
 
     @property
     def api_seconds(self) -> float:
@@ -52,6 +59,7 @@ class PeersRun:
 class Row:
     target: Target
     api: ApiFigures | None = None
+    api_rounds: list[ApiFigures] = field(default_factory=list)
     drain: DrainFigures | None = None
     trip: TripFigures | None = None
     web_mib: float = 0.0
@@ -85,12 +93,13 @@ def parse_targets(text: str) -> list[str]:
 async def run(options: PeersRun) -> None:
     generator = api_load.generator(options.generator)
     print_header(options, generator)
-    rows = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="herald-bench-peers-") as tmp:
         redis_server = start_redis(stack, Path(tmp) / "redis")
         shared = Shared(redis_server.url, Arrivals(stack), Path(tmp))
-        for key in options.targets:
-            rows.append(await measure_target(shared, TARGETS[key], options, generator))
+        rows = [Row(TARGETS[key]) for key in options.targets]
+        await api_rounds(shared, rows, options, generator)
+        for row in rows:
+            await measure_target(shared, row, options)
     print()
     for line in table(rows) + ratios(rows) + [machine(), f"load gen: {api_load.describe(generator)}"]:
         print(line)
@@ -108,7 +117,8 @@ def print_header(options: PeersRun, generator: str) -> None:
           f"a seeded {TRANSIENT_RATIO:.0%} answered 451 (the same draw for each target); one redis-server, "
           "flushed between phases")
     print(f"  API          {options.api_seconds:.0f} s of POST /v1/notifications, {api_load.WARMUP_REQUESTS} "
-          "warm-up requests first; the web process alone, no worker (what accepting costs; BackgroundTasks still sends)")
+          "warm-up requests first; the web process alone, no worker (what accepting costs; BackgroundTasks still sends); "
+          f"{options.api_rounds} rounds over all targets, each figure the median of its target's rounds")
     print(f"  delivery     {options.notifications} notifications; rate between the 10th and 90th percentile "
           f"arrival; lost = never arrived ({options.cap:.0f} s cap, or {drain.QUIET_SECONDS:.0f} s without a "
           "new arrival)")
@@ -120,19 +130,50 @@ def print_header(options: PeersRun, generator: str) -> None:
           "'Herald max_jobs 100' also sets WORKER_MAX_JOBS=100", flush=True)
 
 
-async def measure_target(shared: Shared, target: Target, options: PeersRun, generator: str) -> Row:
+async def api_rounds(shared: Shared, rows: list[Row], options: PeersRun, generator: str) -> None:
+    """Every target's API phase, `options.api_rounds` times, each round starting one target later."""
+    for round_number in range(options.api_rounds):
+        print(f"-- API round {round_number + 1} of {options.api_rounds}", flush=True)
+        shift = round_number % len(rows)
+        for row in rows[shift:] + rows[:shift]:
+            try:
+                await _api_round(shared, row, options, generator)
+            except Exception as exc:  # one broken target must not hide the others' figures
+                row.error = f"{type(exc).__name__}: {exc}"
+                print(f"  {row.target.label:<19} FAILED {row.error}", flush=True)
+    for row in rows:
+        row.api = _median(row.api_rounds) if row.api_rounds else None
+
+
+async def _api_round(shared: Shared, row: Row, options: PeersRun, generator: str) -> None:
+    # The web alone: on two shared CPUs a busy worker would take the web's CPU, and the fastest
+    # deliverer would look like the slowest API. BackgroundTasks sends from its web all the same.
+    async with session(shared, row.target, "api", web_only=True) as running:
+        figures = await api_load.measure(running.port, options.api_seconds, generator)
+        row.api_rounds.append(figures)
+        row.note_memory(running)
+        print(f"  {row.target.label:<19} {figures.requests_per_second:.0f} requests/s, p50 {figures.p50_ms:.1f} ms, "
+              f"p99 {figures.p99_ms:.1f} ms, errors {figures.errors}", flush=True)
+
+
+def _median(rounds: list[ApiFigures]) -> ApiFigures:
+    """Each figure's median over the rounds; errors of every round."""
+    errors = "; ".join(figures.errors for figures in rounds if figures.errors != "0") or "0"
+    return ApiFigures(statistics.median(f.requests_per_second for f in rounds),
+                      statistics.median(f.p50_ms for f in rounds), statistics.median(f.p99_ms for f in rounds), errors)
+
+
+async def measure_target(shared: Shared, row: Row, options: PeersRun) -> None:
+    """Delivery and low-load latency; the API figures came from the rounds before."""
+    target = row.target
     print(f"-- {target.label}", flush=True)
-    row = Row(target)
+    if row.api:
+        rates = ", ".join(f"{f.requests_per_second:.0f}" for f in row.api_rounds)
+        print(f"  API          median {row.api.requests_per_second:.0f} requests/s (rounds: {rates}), "
+              f"p50 {row.api.p50_ms:.1f} ms, p99 {row.api.p99_ms:.1f} ms, errors {row.api.errors}", flush=True)
     started = time.monotonic()
     try:
         # Each phase prints inside its session, so what the logs complain about follows its figures.
-        # The web alone: on two shared CPUs a busy worker would take the web's CPU, and the fastest
-        # deliverer would look like the slowest API. BackgroundTasks sends from its web all the same.
-        async with session(shared, target, "api", web_only=True) as running:
-            row.api = await api_load.measure(running.port, options.api_seconds, generator)
-            row.note_memory(running)
-            print(f"  API          {row.api.requests_per_second:.0f} requests/s, p50 {row.api.p50_ms:.1f} ms, "
-                  f"p99 {row.api.p99_ms:.1f} ms, errors {row.api.errors}", flush=True)
         async with session(shared, target, "delivery") as running:
             row.drain = await drain.measure(running.port, shared.arrivals, options.notifications, options.cap,
                                             running.check_alive)
@@ -143,11 +184,10 @@ async def measure_target(shared: Shared, target: Target, options: PeersRun, gene
             row.note_memory(running)
             print_trip(row.trip)
     except Exception as exc:  # one broken target must not hide the others' figures
-        row.error = f"{type(exc).__name__}: {exc}"
+        row.error = "; ".join(filter(None, [row.error, f"{type(exc).__name__}: {exc}"]))
         print(f"  FAILED       {row.error}", flush=True)
     print(f"  memory       web {row.web_mib:.0f} MiB, {row.workers or 'worker'} {_mib(row.worker_mib)} (peak RSS); "
-          f"{time.monotonic() - started:.0f} s for this target", flush=True)
-    return row
+          f"{time.monotonic() - started:.0f} s for delivery and low load", flush=True)
 
 
 def print_drain(d: DrainFigures) -> None:

@@ -1,6 +1,6 @@
 """`python -m bench [--quick] [--worker-jobs N] [--part latency|delivery|...|all|peers] [--targets herald,arq100]`.
 
-`--part peers` (side by side with the peers in bench/peers/) is not part of `all`: it takes about 15 minutes.
+`--part peers` (side by side with the peers in bench/peers/) is not part of `all`: it takes about 15-20 minutes.
 """
 
 from __future__ import annotations

@@ -31,6 +31,9 @@ lua = Path("service/lua")
 common = (lua / "common.lua").read_text()
 scripts = {hashlib.sha1((common + "\n" + f.read_text()).encode()).hexdigest().encode(): f.stem
            for f in lua.glob("*.lua")}
+import jobs.starter
+for source, label in ((getattr(jobs.starter, "_START", ""), "job start"), (getattr(jobs.starter, "_FINISH", ""), "job finish")):
+    scripts[hashlib.sha1(source.encode()).hexdigest().encode()] = label
 head = re.compile(rb"\*\d+\r\n\$\d+\r\n(\w+)\r\n(?:\$\d+\r\n(\w+)\r\n)?")
 counts = Counter()
 original = Connection.send_packed_command
@@ -39,7 +42,7 @@ async def counted(self, command, check_health=True):
     first = command if isinstance(command, (bytes, bytearray)) else command[0]
     name, arg = head.match(bytes(first[:200])).groups()
     name = name.upper().decode()
-    counts[f"{name} {scripts.get(arg, 'job start')}" if name == "EVALSHA" else name] += 1
+    counts[f"{name} {scripts.get(arg, 'other')}" if name == "EVALSHA" else name] += 1
     return await original(self, command, check_health)
 
 Connection.send_packed_command = counted

@@ -11,7 +11,9 @@ from typing import Any
 import arq.worker
 import pytest
 from arq.connections import ArqRedis
-from arq.constants import default_queue_name, in_progress_key_prefix
+from arq.constants import (
+    abort_jobs_ss, default_queue_name, in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix,
+)
 from arq.worker import func
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -19,6 +21,7 @@ import jobs
 from jobs.starter import _START, Worker, _Pacer
 from service.embedded import free_port
 from tests.conftest import make_settings
+from tests.support.counting import CountingPool
 
 RUNS: Counter[str] = Counter()
 SEEN_IN_PROGRESS: list[bool] = []
@@ -237,3 +240,63 @@ async def test_slots_are_given_back_when_redis_cannot_be_reached(redis_url: str)
     finally:
         await unreachable.aclose()
     assert _free(worker)
+
+
+FINISHES = [  # (finish, result_data, incr_score, keep_in_progress): every branch of ARQ's finish_job
+    (True, None, None, None),
+    (True, None, None, 60.0),  # a cron job keeps its in-progress mark
+    (False, None, 2_500, None),  # Retry(defer): back to the queue, later
+    (False, None, None, None),  # cancelled: back to the queue as it was
+    (False, None, 0, 30.0),
+    (True, b"kept result", None, None),  # a result to keep goes ARQ's own way
+]
+
+
+async def _job_keys(pool: ArqRedis, job_id: str) -> None:
+    await pool.enqueue_job("note", job_id, _job_id=job_id)
+    await pool.set(in_progress_key_prefix + job_id, b"1", px=90_000)
+    await pool.incr(retry_key_prefix + job_id)
+    await pool.zadd(abort_jobs_ss, {job_id: 1})
+
+
+async def _state(pool: ArqRedis, job_id: str) -> dict[str, Any]:
+    ttl = await pool.pttl(in_progress_key_prefix + job_id)
+    return {
+        "in progress": await pool.exists(in_progress_key_prefix + job_id),
+        "in progress ttl s": round(ttl / 1000) if ttl > 0 else ttl,
+        "retry": await pool.exists(retry_key_prefix + job_id),
+        "job": await pool.exists(job_key_prefix + job_id),
+        "aborting": await pool.zscore(abort_jobs_ss, job_id) is not None,
+        "queue score": await pool.zscore(default_queue_name, job_id),
+        "result": await pool.get(result_key_prefix + job_id),
+    }
+
+
+@pytest.mark.parametrize("finish, result_data, incr_score, keep", FINISHES)
+async def test_a_finish_leaves_redis_as_arqs_transaction_does(
+    pool: ArqRedis, finish: bool, result_data: bytes | None, incr_score: int | None, keep: float | None
+) -> None:
+    worker = _worker(pool)
+    for job_id in ("by-arq", "by-herald"):
+        await _job_keys(pool, job_id)
+        await pool.zadd(default_queue_name, {job_id: 1_000_000})
+    args = (finish, result_data, 60.0, False, incr_score, keep)
+    await arq.worker.Worker.finish_job(worker, "by-arq", *args)
+    await worker.finish_job("by-herald", *args)
+    assert await _state(pool, "by-herald") == await _state(pool, "by-arq")
+
+
+async def test_finishes_of_one_turn_share_a_round_trip(redis_url: str) -> None:
+    counting = CountingPool.from_url(redis_url)
+    pool = ArqRedis(connection_pool=counting)
+    ids = [f"fin-{n}" for n in range(21)]
+    for job_id in ids:
+        await _job_keys(pool, job_id)
+    worker = _worker(pool)
+    await worker.finish_job(ids.pop(), True, None, 0, False, None, None)  # loads the script
+    before = counting.checkouts
+    await asyncio.gather(*(worker.finish_job(job_id, True, None, 0, False, None, None) for job_id in ids))
+    assert counting.checkouts - before == 1  # ARQ's own: one transaction, so one round trip, each
+    assert await pool.zcard(default_queue_name) == 0
+    assert not any([await pool.exists(job_key_prefix + job_id) for job_id in ids])
+    await pool.aclose(close_connection_pool=True)

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -16,22 +16,13 @@ from redis.exceptions import ResponseError
 
 from service.coalesce import Coalescer
 from service.embedded import free_port
+from tests.support.counting import CountingPool
 
 SCRIPT = """
 if ARGV[1] == 'boom' then return redis.error_reply('boom') end
 redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 """
-
-
-class CountingPool(ConnectionPool):
-    """Counts connection checkouts: one per round trip the client makes."""
-
-    checkouts = 0
-
-    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
-        self.checkouts += 1
-        return await super().get_connection(*args, **kwargs)
 
 
 @pytest.fixture

@@ -117,7 +117,8 @@ def print_header(options: PeersRun, generator: str) -> None:
           f"a seeded {TRANSIENT_RATIO:.0%} answered 451 (the same draw for each target); one redis-server, "
           "flushed between phases")
     print(f"  API          {options.api_seconds:.0f} s of POST /v1/notifications, {api_load.WARMUP_REQUESTS} "
-          "warm-up requests first; the web process alone, no worker (what accepting costs; BackgroundTasks still sends); "
+          "warm-up requests first; the web process alone, no worker (what accepting costs; BackgroundTasks "
+          "still sends); "
           f"{options.api_rounds} rounds over all targets, each figure the median of its target's rounds")
     print(f"  delivery     {options.notifications} notifications; rate between the 10th and 90th percentile "
           f"arrival; lost = never arrived ({options.cap:.0f} s cap, or {drain.QUIET_SECONDS:.0f} s without a "
@@ -139,8 +140,9 @@ async def api_rounds(shared: Shared, rows: list[Row], options: PeersRun, generat
             try:
                 await _api_round(shared, row, options, generator)
             except Exception as exc:  # one broken target must not hide the others' figures
-                row.error = f"{type(exc).__name__}: {exc}"
-                print(f"  {row.target.label:<19} FAILED {row.error}", flush=True)
+                failure = f"round {round_number + 1}: {type(exc).__name__}: {exc}"
+                row.error = "; ".join(filter(None, [row.error, failure]))
+                print(f"  {row.target.label:<19} FAILED {exc}", flush=True)
     for row in rows:
         row.api = _median(row.api_rounds) if row.api_rounds else None
 

@@ -56,19 +56,21 @@ end
 table.insert(started, 1, looked)
 return started
 """
-# ARQ's finish_job without a result to keep, as one script: the same writes, as atomic as its
-# MULTI/EXEC. KEYS: in-progress, retry, job, abort set, queue. ARGV: 1 keep the in-progress mark
+# ARQ's finish_job without a result to keep, as one script: the same writes, with nothing run
+# between them, like its MULTI/EXEC (though a write that errors stops the rest, where EXEC goes
+# on; these only fail on keys of the wrong type). The queue entry goes first, so that a finished
+# job leaves the queue even then. KEYS: in-progress, retry, job, abort set, queue. ARGV: 1 keep the in-progress mark
 # this many ms ('' = delete it), 2 finished ('1') or back to the queue, 3 score to add when back
 # ('' = none), 4 job id.
 _FINISH = """
-if ARGV[1] == '' then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 if ARGV[2] == '1' then
+  redis.call('ZREM', KEYS[5], ARGV[4])
   redis.call('DEL', KEYS[2], KEYS[3])
   redis.call('ZREM', KEYS[4], ARGV[4])
-  redis.call('ZREM', KEYS[5], ARGV[4])
 elseif ARGV[3] ~= '' then
   redis.call('ZINCRBY', KEYS[5], ARGV[3], ARGV[4])
 end
+if ARGV[1] == '' then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return 1
 """
 # While start_jobs runs, ARQ's poll loop (heartbeat, crons, finished tasks) does not: one call

@@ -91,22 +91,28 @@ class Coalescer:
         return replies
 
     async def _round_trip(self, calls: list[_Call]) -> list[Any]:
-        # Written at once, as a pipeline; redis-py's own would first ask SCRIPT EXISTS, a round trip more.
-        packed = b"".join(command for command, _ in calls)
+        # Replies come in order, so those read before a dropped connection are a prefix: a retry
+        # sends only the calls after it. A call whose reply was lost runs again, as any command
+        # redis-py retries does (and as ARQ's transaction does when its EXEC reply is lost).
+        replies: list[Any] = []
         pool = self._script.registered_client.connection_pool
         connection = await pool.get_connection("EVALSHA")
         try:
             # The client's retry policy, as redis-py applies it to a command of its own: the
             # worker's rides out a Redis restart (REDIS_RETRIES), the web's gives up at once.
-            return await connection.retry.call_with_retry(
-                lambda: _exchange(connection, packed, len(calls)), lambda error: _disconnect(connection, error))
+            await connection.retry.call_with_retry(
+                lambda: _exchange(connection, calls, replies), lambda error: _disconnect(connection, error))
+            return replies
         finally:
             await pool.release(connection)
 
 
-async def _exchange(connection: Connection, packed: bytes, count: int) -> list[Any]:
-    await connection.send_packed_command(packed)
-    return [await _reply(connection) for _ in range(count)]
+async def _exchange(connection: Connection, calls: list[_Call], replies: list[Any]) -> None:
+    """Writes the calls not yet answered at once, as a pipeline (redis-py's own would first ask
+    SCRIPT EXISTS, a round trip more), and reads their replies into `replies`."""
+    await connection.send_packed_command(b"".join(command for command, _ in calls[len(replies):]))
+    while len(replies) < len(calls):
+        replies.append(await _reply(connection))
 
 
 async def _disconnect(connection: Connection, error: Exception) -> None:

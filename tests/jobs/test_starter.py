@@ -198,6 +198,7 @@ def test_arq_command_line_builds_herald_worker(monkeypatch: pytest.MonkeyPatch, 
         asyncio.set_event_loop_policy(policy)  # resolving the settings also chose uvloop's
     assert type(worker) is Worker
     assert worker.queue_read_limit == make_settings().worker_max_jobs * 4
+    assert worker.ctx["settle_heap"] is True  # the Procfile's worker settles its collector at start-up
 
 
 async def test_a_full_worker_starts_the_next_job_as_soon_as_a_slot_frees(pool: ArqRedis) -> None:

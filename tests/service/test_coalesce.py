@@ -122,17 +122,27 @@ async def test_an_argument_redis_cannot_take_fails_only_its_own_call(client: Red
     assert isinstance(replies[1], TypeError)
 
 
-async def _cutting_proxy(redis_port: int, armed: list[bool]) -> asyncio.Server:
-    """A TCP proxy to Redis that, once armed, cuts the connection carrying the next EVALSHA."""
+async def _cutting_proxy(redis_port: int, armed: list[bool], *, lose_replies: bool = False) -> asyncio.Server:
+    """A TCP proxy to Redis that, once armed, cuts the connection: before the next EVALSHA reaches
+    Redis or, with `lose_replies`, once it has passed on the first of several replies coming back
+    (the calls after it ran in Redis, but their replies are lost)."""
+
+    def cut_here(data: bytes, replies: bool) -> bool:
+        if replies != lose_replies:
+            return False
+        return data.count(b"\r\n") > 1 if replies else b"EVALSHA" in data
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", redis_port)
 
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, watch: bool) -> None:
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, replies: bool) -> None:
             try:
                 while data := await src.read(65536):
-                    if watch and armed and b"EVALSHA" in data:
+                    if armed and cut_here(data, replies):
                         armed.clear()
+                        if replies:
+                            dst.write(data[: data.index(b"\r\n") + 2])
+                            await dst.drain()
                         writer.close()
                         up_writer.close()
                         return
@@ -143,7 +153,7 @@ async def _cutting_proxy(redis_port: int, armed: list[bool]) -> asyncio.Server:
             finally:
                 dst.close()
 
-        await asyncio.gather(pump(reader, up_writer, True), pump(up_reader, writer, False))
+        await asyncio.gather(pump(reader, up_writer, False), pump(up_reader, writer, True))
 
     return await asyncio.start_server(handle, "127.0.0.1", 0)
 
@@ -170,3 +180,26 @@ async def test_a_dropped_connection_is_retried_as_the_client_says(redis_url: str
         assert replies == [b"1", b"2"]
     else:
         assert all(isinstance(reply, RedisConnectionError) for reply in replies)
+
+
+COUNTER = "return redis.call('INCR', KEYS[1])"
+
+
+async def test_a_retry_resends_only_the_calls_whose_replies_were_not_read(redis_url: str) -> None:
+    armed: list[bool] = []
+    proxy = await _cutting_proxy(urlsplit(redis_url).port or 6379, armed, lose_replies=True)
+    client = Redis(port=proxy.sockets[0].getsockname()[1], retry=Retry(NoBackoff(), 3),
+                   retry_on_error=[RedisConnectionError])
+    try:
+        count = Coalescer(client.register_script(COUNTER))
+        assert await count(["warm"], []) == 1  # the script is loaded; the next round trip is one write
+        armed.append(True)
+        replies = await asyncio.gather(*(count([f"c{n}"], []) for n in range(3)))
+        counts = [await client.get(f"c{n}") for n in range(3)]
+    finally:
+        await client.aclose()
+        proxy.close()
+        await proxy.wait_closed()
+    assert replies[0] == 1
+    assert counts[0] == b"1"  # its reply was read: not sent again
+    assert counts[1:] == [b"2", b"2"]  # ran, reply lost, ran again: what any retried command risks

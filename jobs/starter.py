@@ -59,9 +59,10 @@ return started
 # ARQ's finish_job without a result to keep, as one script: the same writes, with nothing run
 # between them, like its MULTI/EXEC (though a write that errors stops the rest, where EXEC goes
 # on; these only fail on keys of the wrong type). The queue entry goes first, so that a finished
-# job leaves the queue even then. KEYS: in-progress, retry, job, abort set, queue. ARGV: 1 keep the in-progress mark
-# this many ms ('' = delete it), 2 finished ('1') or back to the queue, 3 score to add when back
-# ('' = none), 4 job id.
+# job leaves the queue even then.
+# KEYS: in-progress, retry, job, abort set, queue.
+# ARGV: 1 keep the in-progress mark this many ms ('' = delete it), 2 finished ('1') or back to
+#       the queue, 3 score to add when back ('' = none), 4 job id.
 _FINISH = """
 if ARGV[2] == '1' then
   redis.call('ZREM', KEYS[5], ARGV[4])

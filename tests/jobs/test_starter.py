@@ -48,8 +48,8 @@ async def pool(redis_url: str) -> AsyncIterator[ArqRedis]:
 
 
 def _worker(pool: ArqRedis, **options: Any) -> Worker:
-    return Worker(functions=[func(note, name="note"), func(slow, name="slow")], redis_pool=pool, ctx={"redis": pool}, handle_signals=False,
-                  keep_result=0,
+    return Worker(functions=[func(note, name="note"), func(slow, name="slow")], redis_pool=pool,
+                  ctx={"redis": pool}, handle_signals=False, keep_result=0,
                   max_jobs=options.pop("max_jobs", 10), **options)
 
 

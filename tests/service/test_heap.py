@@ -17,6 +17,7 @@ from service import heap
 from service.factory import create_app
 from service.settings import Settings
 from tests.conftest import make_settings
+from tests.support.herald import herald_env
 
 
 @pytest.fixture(autouse=True)
@@ -56,8 +57,7 @@ def test_settled_collector_still_collects_by_itself() -> None:
 
 
 def test_the_procfile_app_is_built_to_settle(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:
-    for name, value in {"REDIS_URL": redis_url, "MAIL_FROM": "a@acme.test", "API_KEYS": "t:secret-0123",
-                        "SECRET_KEY": "k" * 32}.items():
+    for name, value in herald_env(redis_url, "smtp://127.0.0.1:2525").items():
         monkeypatch.setenv(name, value)
     monkeypatch.delitem(sys.modules, "service.app", raising=False)
     module = importlib.import_module("service.app")  # what uvicorn service.app:app imports

@@ -8,7 +8,6 @@ cancelling works without ARQ's abort.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ from redis.exceptions import RedisError
 from jobs.backoff import backoff_seconds
 from jobs.message import build_message
 from jobs.smtp import Outcome
-from service import logs, recipients, tokens
+from service import jsonio, logs, recipients, tokens
 from service.metrics import delivery_counts
 from service.models import iso
 from service.keys import recipient_email
@@ -104,11 +103,11 @@ async def _interrupted(ctx: dict[str, Any], record: dict[str, Any]) -> bool:
 async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], n: int) -> str:
     settings = ctx["settings"]
     started = time.monotonic()
-    to = json.loads(record["to"])
+    to = jsonio.loads(record["to"])
     try:
         unsubscribe_url = _unsubscribe_url(settings, to["email"], record["category"])
         rendered = ctx["catalog"].render(
-            record["template"], record["locale"], json.loads(record["context"]),
+            record["template"], record["locale"], jsonio.loads(record["context"]),
             notification_id=record["id"], unsubscribe_url=unsubscribe_url,
         )
         message = build_message(

@@ -7,12 +7,12 @@ unsubscribes, which outlives neither its retention nor its purpose.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
+from service import jsonio
 from service.models import iso
 from service.keys import AUDIT_KEY
 
@@ -20,10 +20,7 @@ MAX_SCANNED = 10_000
 
 
 def entry(*, actor: str, action: str, target: str, detail: dict[str, Any] | None, at: datetime) -> str:
-    return json.dumps(
-        {"at": iso(at), "actor": actor, "action": action, "target": target, "detail": detail or {}},
-        separators=(",", ":"),
-    )
+    return jsonio.dumps({"at": iso(at), "actor": actor, "action": action, "target": target, "detail": detail or {}})
 
 
 def min_id(at: datetime, retention_seconds: int) -> str:
@@ -69,7 +66,7 @@ async def query(
         for stream_id, fields in chunk:
             scanned += 1
             high = f"({stream_id.decode()}"
-            item = json.loads(fields[b"entry"])
+            item = jsonio.loads(fields[b"entry"])
             if actor is None or item["actor"] == actor:
                 items.append(item)
                 if len(items) == limit:

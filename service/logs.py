@@ -7,12 +7,13 @@ passed with `event()`, never formatted into the message, so the JSON stays struc
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 from contextvars import ContextVar
 from typing import Any
+
+from service import jsonio
 
 # Set by service.requestlog for the duration of an HTTP request: every line logged meanwhile carries it.
 REQUEST_ID: ContextVar[str | None] = ContextVar("herald_request_id", default=None)
@@ -33,7 +34,7 @@ class _Json(logging.Formatter):
         line |= _fields(record)
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return jsonio.dumps(line, default=str)
 
 
 class _Text(logging.Formatter):

@@ -13,6 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, EMAIL_MAX_LENGTH
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from service import jsonio
 from service.templates import KEY_RE, LOCALE_RE
 
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
@@ -205,7 +206,7 @@ class NotificationOut(BaseModel):
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> NotificationOut:
-        to = record["to"] if isinstance(record["to"], dict) else json.loads(record["to"])
+        to = record["to"] if isinstance(record["to"], dict) else jsonio.loads(record["to"])
         return cls(
             id=record["id"],
             template=record["template"],

@@ -5,7 +5,6 @@ The web process enqueues by name and never imports a job's body.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ from arq.constants import (
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.client import Pipeline
 
+from service import jsonio
 from service.settings import Settings
 from service.store import NewJob
 
@@ -62,11 +62,11 @@ def lane(category: str, *, batch: bool, bulk_lane: bool = True) -> str:
 
 def job_serializer(data: dict[str, Any]) -> bytes:
     # default=str: a failed job's result is an exception, which must not break serialization.
-    return json.dumps(data, default=str, separators=(",", ":")).encode()
+    return jsonio.dumpb(data, default=str)
 
 
 def job_deserializer(raw: bytes) -> dict[str, Any]:
-    return json.loads(raw)
+    return jsonio.loads(raw)
 
 
 def open_queue(settings: Settings, *, max_connections: int = 64) -> ArqRedis:

@@ -10,7 +10,6 @@ that a cancel and a send, or a send and an unsubscribe, can never both win.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from service import jsonio
 from service.coalesce import Coalescer
 from service.keys import (
     AUDIT_KEY, INDEX_ALL, PENDING_KEY, STATS_KEY, SUPPRESSED_KEY, attempts_key, digest_buffer, digest_due, prefs_key,
@@ -74,9 +74,9 @@ def _encode(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
-    if type(value) is int:  # what json.dumps would write, without its machinery; bools stay JSON
+    if type(value) is int:  # what JSON would write, without a serializer's call; bools stay JSON
         return str(value)
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return jsonio.dumps(value, sort_keys=True)
 
 
 def _text(value: bytes | str | None) -> str:
@@ -130,7 +130,7 @@ class Store:
             new.ttl, "" if new.due_ms is None else new.due_ms, to["email"].lower(),
             new.category_checked or "", job.payload if job else "", job.score_ms if job else 0,
             job.expires_ms if job else 0, new.audit or "", new.audit_min_id, record["created_ms"],
-            new.ttl, json.dumps(_flatten({"id": record["id"], **record}), separators=(",", ":")),
+            new.ttl, jsonio.dumps(_flatten({"id": record["id"], **record})),
         ]
         return keys, argv
 
@@ -156,7 +156,7 @@ class Store:
             "-" if pending is None else str(pending),
             "" if ttl is None else ttl,
             "" if attempt is None else _encode(dict(attempt)),
-            json.dumps(counts, separators=(",", ":")) if counts else "",
+            jsonio.dumps(counts) if counts else "",
             *_flatten(fields or {}),
         ]
         keys = [record_key(notification_id), PENDING_KEY, attempts_key(notification_id), STATS_KEY]
@@ -283,5 +283,5 @@ def _decode(raw: dict[bytes, bytes], attempts: list[bytes]) -> dict[str, Any] | 
     if not raw:
         return None
     record: dict[str, Any] = {_text(k): _text(v) for k, v in raw.items()}
-    record["attempts"] = [json.loads(a) for a in attempts]
+    record["attempts"] = [jsonio.loads(a) for a in attempts]
     return record

@@ -30,6 +30,8 @@ def dumps(value: Any, *, sort_keys: bool = False, default: Callable[[Any], Any] 
 
 
 def loads(raw: str | bytes) -> Any:
+    """For Herald's own data: orjson reads an integer beyond 64 bits as a float, so a caller's
+    values (a notification's context) are read with `json.loads`."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:

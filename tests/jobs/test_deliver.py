@@ -46,6 +46,14 @@ async def test_accepted_notification_is_sent_with_its_headers(client, settings, 
     assert "<h1>Welcome, Ada!</h1>" in msg.get_body(("html",)).get_content()
 
 
+async def test_a_number_in_the_context_is_sent_exactly_even_beyond_64_bits(client, settings, smtp: ScriptedSMTP):
+    # orjson would read 2**70 back as a float (1.1805916207174113e+21) in the worker.
+    await post(client, context={"name": 2**70})
+    await drain(settings)
+    [mail] = smtp.received
+    assert mail.message["Subject"] == f"Welcome to Acme, {2**70}!"
+
+
 async def test_transient_4xx_is_retried_then_sent(client, settings, smtp: ScriptedSMTP):
     smtp.script.data["ada@example.com"] += ["451 4.3.0 Try again later", "421 4.7.0 Busy"]
     created = await post(client)

@@ -8,7 +8,6 @@ cancelling works without ARQ's abort.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -107,9 +106,8 @@ async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], n: int) -> 
     to = jsonio.loads(record["to"])
     try:
         unsubscribe_url = _unsubscribe_url(settings, to["email"], record["category"])
-        # The caller's numbers exactly: orjson (jsonio) reads integers beyond 64 bits as floats.
         rendered = ctx["catalog"].render(
-            record["template"], record["locale"], json.loads(record["context"]),
+            record["template"], record["locale"], jsonio.loads(record["context"]),
             notification_id=record["id"], unsubscribe_url=unsubscribe_url,
         )
         message = build_message(

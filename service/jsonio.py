@@ -2,17 +2,24 @@
 
 orjson writes a record or a log line in about a fifteenth of `json.dumps`'s time (0.36 against
 5.5 µs, timeit), and every accepted notification writes several. It refuses a few values the
-standard library takes (integers beyond 64 bits, lone surrogates, keys that are not strings), and
-reads no NaN; for those the standard library does the work, as before.
+standard library takes (integers beyond 64 bits, lone surrogates, keys that are not strings),
+reads no NaN, and reads an integer beyond 64 bits as a float; for those the standard library
+does the work, as before.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import orjson
+
+# Nineteen digits in a row may be an integer beyond 64 bits (-2**63 - 1 has nineteen); in a string
+# or a float's fraction they only cost a slower read.
+_LONG_DIGITS_TEXT = re.compile(r"[0-9]{19}")
+_LONG_DIGITS_BYTES = re.compile(rb"[0-9]{19}")
 
 
 def dumpb(value: Any, *, sort_keys: bool = False, default: Callable[[Any], Any] | None = None) -> bytes:
@@ -30,9 +37,12 @@ def dumps(value: Any, *, sort_keys: bool = False, default: Callable[[Any], Any] 
 
 
 def loads(raw: str | bytes) -> Any:
-    """For Herald's own data: orjson reads an integer beyond 64 bits as a float, so a caller's
-    values (a notification's context) are read with `json.loads`."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)  # NaN and the like, or the standard library's own error
+    """Exact for every value the standard library reads: a caller's context may hold an integer
+    beyond 64 bits, which orjson would read as a float."""
+    digits = _LONG_DIGITS_BYTES if isinstance(raw, bytes) else _LONG_DIGITS_TEXT
+    if digits.search(raw) is None:  # type: ignore[arg-type]
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)  # NaN and the like, the long numbers exactly, or the standard library's own error

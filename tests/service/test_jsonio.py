@@ -36,6 +36,14 @@ def test_default_converts_unknown_values_and_without_it_they_are_refused() -> No
         jsonio.dumps({"error": ValueError("boom")})
 
 
+@pytest.mark.parametrize("number", [2**70, -(2**63) - 1, 2**64 - 1, -(2**63)])
+def test_reads_integers_beyond_64_bits_exactly(number: int) -> None:
+    text = f'{{"n": {number}, "list": [{number}]}}'
+    for raw in (text, text.encode()):
+        read = jsonio.loads(raw)
+        assert read == {"n": number, "list": [number]} and type(read["n"]) is int
+
+
 def test_reads_bytes_and_text_and_what_only_the_standard_library_reads() -> None:
     assert jsonio.loads(b'{"a":[1,2]}') == {"a": [1, 2]}
     assert jsonio.loads('{"a": "é"}') == {"a": "é"}

@@ -143,7 +143,8 @@ async def _check(settings: Settings, args: argparse.Namespace) -> int:
         workers = await queue.exists(WORKER_HEALTH_KEY)
         bulk = await queue.exists(BULK_WORKER_HEALTH_KEY)
         print(f"redis    ok ({settings.redis_url.rpartition('@')[2]})")
-        print(f"worker   {'ok' if workers else 'NO HEARTBEAT'}; bulk worker {'ok' if bulk else 'no heartbeat'}")
+        spare = "ok" if bulk else "none (the worker serves the bulk lane)"
+        print(f"worker   {'ok' if workers else 'NO HEARTBEAT'}; bulk worker {spare}")
         healthy = bool(workers)
     except Exception as exc:  # noqa: BLE001 - reported, and the exit code says so
         print(f"redis    FAILED: {type(exc).__name__}: {exc}")

@@ -23,6 +23,7 @@ from jobs.smtp import Outcome
 from service import jsonio, logs, recipients, tokens
 from service.metrics import delivery_counts
 from service.models import iso
+from service.queue import BULK_QUEUE_NAME
 from service.keys import recipient_email
 from service.store import Claim, Store
 from service.templates import ALWAYS_SENT, RENDER_ERRORS
@@ -53,7 +54,8 @@ async def deliver(ctx: dict[str, Any], notification_id: str) -> str:
     # With a send rate, look before taking: a deferral must leave the record exactly as it was.
     claim = await _claim(ctx, notification_id, mode="take" if throttle is None else "look")
     if claim.verdict == "unclaimed" and claim.record is not None:
-        if throttle is not None and (wait := await throttle.admit(max_wait=ctx["throttle_wait_seconds"])) > 0:
+        bulk = claim.record.get("queue") == BULK_QUEUE_NAME
+        if throttle is not None and (wait := await throttle.admit(max_wait=ctx["throttle_wait_seconds"], bulk=bulk)) > 0:
             raise Retry(defer=wait)  # over SEND_RATE_PER_SECOND for now: back to the queue, unclaimed
         if claim.record["status"] == "sending" and await _interrupted(ctx, claim.record):
             return "failed"

@@ -17,6 +17,11 @@ Two more changes, each measured against the 200 ms benchmark server:
 - ARQ leaves start_jobs as soon as every slot is taken and looks again after poll_delay;
   slots that freed meanwhile sat idle (a tenth of them on average). start_jobs now waits for
   a slot to free while it still has candidates, up to FULL_WAIT_SECONDS per call.
+
+A worker may also serve a spare queue (`ctx["spare_queue"]`: the default lane's worker serves
+the bulk lane). Its jobs take only the slots its own queue leaves free, once its own due jobs
+have all started, and never the last RESERVE_SHARE of them: an urgent job that arrives while
+the spare queue is deep finds a slot at the next poll instead of waiting for a send to end.
 """
 
 from __future__ import annotations
@@ -79,6 +84,8 @@ return 1
 FULL_WAIT_SECONDS = 1.0
 # Candidates sent per round trip: enough to fill the free slots past a few taken elsewhere.
 _LOOK_AHEAD = 8
+# The share of a worker's slots that its spare queue's jobs may never take.
+RESERVE_SHARE = 0.25
 
 
 class _Pacer:
@@ -125,30 +132,66 @@ class Worker(arq.worker.Worker):
     _pacer: _Pacer | None = None
     # Made on first use: ARQ's command line reads the options from __init__'s signature.
     _freed_event: asyncio.Event | None = None
+    _spare_jobs: dict[str, str] | None = None
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         # The queue keeps running jobs until they finish: this worker's own need no asking.
         waiting = [job_id for job_id in map(bytes.decode, job_ids) if not self._running(job_id)]
         deadline = self.loop.time() + FULL_WAIT_SECONDS
-        while waiting:
-            slots = await self._take_slots(deadline)
+        left = await self._start_from(self.queue_name, waiting, deadline=deadline)
+        spare = self.ctx.get("spare_queue")
+        if spare and not left and self.allow_pick_jobs:
+            await self._start_spare(spare)
+
+    async def _start_spare(self, queue: str) -> None:
+        """Fills what is free of the spare room without waiting: a wait here would keep the
+        poll loop from seeing new jobs of the worker's own queue."""
+        room = self._spare_room()
+        if room <= 0:
+            return
+        # As many as ARQ reads of the worker's own queue: the first may be running in bulk workers.
+        job_ids = await self.pool.zrangebyscore(queue, "-inf", timestamp_ms(), start=0, num=self.queue_read_limit)
+        waiting = [job_id for job_id in map(bytes.decode, job_ids) if not self._running(job_id)]
+        await self._start_from(queue, waiting, deadline=self.loop.time(), limit=room)
+
+    def _spare_room(self) -> int:
+        reserve = max(1, round(self.max_jobs * RESERVE_SHARE))
+        return min(self.max_jobs - self.job_counter, self.max_jobs - reserve - len(self._from_spare()))
+
+    async def _start_from(self, queue: str, waiting: list[str], *, deadline: float, limit: int | None = None) -> int:
+        """Starts jobs of `queue` from `waiting` in order, at most `limit`; answers how many were
+        left unlooked-at (out of slots or time)."""
+        while waiting and limit != 0:
+            slots = await self._take_slots(deadline, limit)
             if not slots:
-                return
+                return len(waiting)
             try:
-                looked, started = await self._start_some(waiting, slots, deadline)
+                looked, started = await self._start_some(queue, waiting, slots, deadline)
             except BaseException:  # Redis gave up, or the worker is stopping: nothing was started
                 self._give_back(slots)
                 raise
             waiting = waiting[looked:]
             for job_id, score in started:
-                task = self.loop.create_task(self._run(job_id, score))
-                task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
-                self.tasks[job_id] = task
+                self._launch(queue, job_id, score)
             self._give_back(slots - len(started))
+            limit = None if limit is None else limit - len(started)
             if not looked:  # stopping, or out of time
-                return
+                return len(waiting)
+        return len(waiting)
 
-    async def _start_some(self, waiting: list[str], slots: int, deadline: float) -> tuple[int, list[tuple[str, int]]]:
+    def _launch(self, queue: str, job_id: str, score: int) -> None:
+        if queue != self.queue_name:
+            self._from_spare()[job_id] = queue
+        task = self.loop.create_task(self._run(job_id, score))
+        task.add_done_callback(lambda _: self._job_done(job_id))
+        self.tasks[job_id] = task
+
+    def _job_done(self, job_id: str) -> None:
+        self._from_spare().pop(job_id, None)
+        self._release_sem_dec_counter_on_complete()
+
+    async def _start_some(self, queue: str, waiting: list[str], slots: int,
+                          deadline: float) -> tuple[int, list[tuple[str, int]]]:
         """Waits for the pacer's turn, then marks up to as many jobs as it allows."""
         pacer = self._paced()
         if (pause := pacer.pause(self.loop.time())) > 0:
@@ -158,7 +201,7 @@ class Worker(arq.worker.Worker):
         if not self.allow_pick_jobs:  # SIGTERM came while this waited
             return 0, []
         allowed = pacer.allowed(self.loop.time(), slots)
-        looked, started = await self._mark_started(waiting[: allowed * 2 + _LOOK_AHEAD], allowed)
+        looked, started = await self._mark_started(queue, waiting[: allowed * 2 + _LOOK_AHEAD], allowed)
         pacer.started(len(started), self.loop.time())
         return looked, started
 
@@ -166,8 +209,8 @@ class Worker(arq.worker.Worker):
         for _ in range(slots):
             self._release_sem_dec_counter_on_complete()
 
-    async def _take_slots(self, deadline: float) -> int:
-        """Every free slot, waiting until `deadline` for one; 0 if none freed."""
+    async def _take_slots(self, deadline: float, limit: int | None = None) -> int:
+        """Every free slot (at most `limit`), waiting until `deadline` for one; 0 if none freed."""
         if self.job_counter >= self.max_jobs:
             self._freed().clear()
             try:
@@ -176,7 +219,7 @@ class Worker(arq.worker.Worker):
             except TimeoutError:
                 return 0
         taken = 0
-        while self.job_counter < self.max_jobs:
+        while self.job_counter < self.max_jobs and taken != limit:
             await self.sem.acquire()  # ARQ keeps one permit more than max_jobs: this never waits
             self.job_counter += 1
             taken += 1
@@ -191,10 +234,10 @@ class Worker(arq.worker.Worker):
             self._freed_event = asyncio.Event()
         return self._freed_event
 
-    async def _mark_started(self, job_ids: list[str], slots: int) -> tuple[int, list[tuple[str, int]]]:
+    async def _mark_started(self, queue: str, job_ids: list[str], slots: int) -> tuple[int, list[tuple[str, int]]]:
         if self._start_script is None:  # the pool exists only once the worker runs
             self._start_script = self.pool.register_script(_START)
-        keys = [self.queue_name, *(in_progress_key_prefix + job_id for job_id in job_ids)]
+        keys = [queue, *(in_progress_key_prefix + job_id for job_id in job_ids)]
         lease_ms = int(self.in_progress_timeout_s * 1000)
         args = [timestamp_ms(), lease_ms, slots, new_id(), *job_ids]
         looked, *flat = await self._start_script(keys=keys, args=args, client=self.pool)
@@ -207,12 +250,28 @@ class Worker(arq.worker.Worker):
             await super().finish_job(job_id, finish, result_data, result_timeout_s, keep_result_forever, incr_score,
                                      keep_in_progress)
             return
+        keep = "" if keep_in_progress is None else to_ms(keep_in_progress)
+        await self._finish(job_id, keep=keep, finish=finish, incr_score=incr_score)
+
+    async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
+        """A job that could not run (expired, out of tries) leaves the queue it came from."""
+        if result_data is not None and (self.keep_result_forever or self.keep_result_s > 0):
+            await super().finish_failed_job(job_id, result_data)
+            return
+        await self._finish(job_id, keep="", finish=True, incr_score=None)
+
+    async def _finish(self, job_id: str, *, keep: str | int, finish: bool, incr_score: int | None) -> None:
         if self._finish_script is None:
             self._finish_script = Coalescer(self.pool.register_script(_FINISH))
         keys = [in_progress_key_prefix + job_id, retry_key_prefix + job_id, job_key_prefix + job_id, abort_jobs_ss,
-                self.queue_name]
-        keep = "" if keep_in_progress is None else to_ms(keep_in_progress)
+                self._from_spare().get(job_id, self.queue_name)]
         await self._finish_script(keys, [keep, "1" if finish else "0", incr_score or "", job_id])
+
+    def _from_spare(self) -> dict[str, str]:
+        """The queue of each running job taken from the spare queue."""
+        if self._spare_jobs is None:
+            self._spare_jobs = {}
+        return self._spare_jobs
 
     def _paced(self) -> _Pacer:
         if self._pacer is None:

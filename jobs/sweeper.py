@@ -4,9 +4,7 @@ A notification is in `herald:pending` from the moment it is accepted until it is
 Any that is overdue, still active and has no ARQ job (the web died between writing the record
 and enqueueing, a job expired, a job failed outside Herald's hands) is enqueued again.
 
-It also looks after the bulk lane: while no bulk worker is alive (none deployed yet, or the lane
-turned off with `BULK_LANE=false` while jobs still waited in it), overdue bulk jobs move to the
-default lane rather than wait for ever.
+The bulk lane needs no looking after: the default lane's workers serve it too (jobs.starter).
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from typing import Any
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
-from service.queue import BULK_QUEUE_NAME, BULK_WORKER_HEALTH_KEY, JOB_KEY_PREFIX, QUEUE_NAME, deliver_job
+from service.queue import JOB_KEY_PREFIX, QUEUE_NAME, deliver_job
 from service import timeline
 from service.keys import PENDING_KEY
 from service.store import ACTIVE, Store
@@ -35,7 +33,6 @@ async def sweep(ctx: dict[str, Any]) -> int:
     except RedisError as exc:  # a chart sample must never stand in the way of the repair below
         log.warning("could not sample the queue depth: %s", exc)
     before_ms = int((time.time() - ctx["sweep_grace_seconds"]) * 1000)
-    await _rescue_bulk(queue, before_ms)
     ids = await store.due_pending(before_ms=before_ms)
     if not ids:
         return 0
@@ -59,16 +56,3 @@ async def sweep(ctx: dict[str, Any]) -> int:
     log.warning("%d notifications had no job and were queued again (first: %s)", revived, lost[0])
     return revived
 
-
-async def _rescue_bulk(queue: ArqRedis, before_ms: int) -> int:
-    if await queue.exists(BULK_WORKER_HEALTH_KEY):
-        return 0
-    overdue = await queue.zrangebyscore(BULK_QUEUE_NAME, "-inf", before_ms, start=0, num=1000, withscores=True)
-    if not overdue:
-        return 0
-    async with queue.pipeline(transaction=True) as pipe:
-        pipe.zadd(QUEUE_NAME, dict(overdue))
-        pipe.zrem(BULK_QUEUE_NAME, *(job_id for job_id, _ in overdue))
-        await pipe.execute()
-    log.warning("no bulk worker is running: %d overdue bulk jobs moved to the default lane", len(overdue))
-    return len(overdue)

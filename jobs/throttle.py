@@ -21,14 +21,18 @@ SLOWDOWN_KEY = "herald:rate:send:slow"
 
 
 class SendThrottle:
-    def __init__(self, redis: Redis, *, rate: float, bulk: bool) -> None:
+    def __init__(self, redis: Redis, *, rate: float) -> None:
         self.bucket = TokenBucket(redis, key=BUCKET_KEY, rate=rate, burst=1, slowdown_key=SLOWDOWN_KEY)
-        self.burst = 1.0 if bulk else max(2.0, rate / 5)
+        self.urgent_burst = max(2.0, rate / 5)
 
-    async def admit(self, *, max_wait: float) -> float:
+    def burst(self, *, bulk: bool) -> float:
+        """One worker serves both lanes, so the lane is the job's, not the worker's."""
+        return 1.0 if bulk else self.urgent_burst
+
+    async def admit(self, *, max_wait: float, bulk: bool) -> float:
         """0 once this send may go; otherwise the seconds to defer it by. Longer waits than
         `max_wait` go back to the queue rather than hold a job slot and eat the job's time."""
-        return await self.bucket.wait_for_token(max_wait=max_wait, burst=self.burst)
+        return await self.bucket.wait_for_token(max_wait=max_wait, burst=self.burst(bulk=bulk))
 
     async def observe(self, outcome: Outcome) -> None:
         """Never raises: it runs after a send, whose outcome must still be recorded."""

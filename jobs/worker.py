@@ -59,7 +59,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["throttle_wait_seconds"] = max(0.0, min(10.0, settings.job_timeout_seconds - 1 - deadline,
                                                 SHUTDOWN_GRACE_SECONDS - 1 - deadline))
     if settings.send_rate_per_second:
-        ctx["throttle"] = SendThrottle(ctx["redis"], rate=settings.send_rate_per_second, bulk=ctx["bulk"])
+        ctx["throttle"] = SendThrottle(ctx["redis"], rate=settings.send_rate_per_second)
     ctx["lease_seconds"] = settings.job_timeout_seconds + 60
     ctx["sweep_grace_seconds"] = settings.sweep_grace_seconds
     ctx["accept_context"] = Context.from_settings(settings, ctx["catalog"], actor="herald")
@@ -94,7 +94,10 @@ def worker_settings(settings: Settings, *, bulk: bool = False, settle_heap: bool
                     **overrides: Any) -> dict[str, Any]:
     """Keyword arguments for `arq.Worker`; tests build workers from this with their own settings.
 
-    `bulk`: serve the bulk lane's queue. The periodic jobs run on the default lane's workers only.
+    `bulk`: serve only the bulk lane's queue. Without it the worker serves the default lane and,
+    with the slots that lane leaves free, the bulk lane too (jobs.starter), so that one worker
+    delivers everything and bulk workers add capacity. The periodic jobs run on the default
+    lane's workers only.
     `settle_heap`: the process runs only this worker, so start-up ends with `heap.settle()`.
     """
     # A job runs at most job_timeout; a SIGKILLed worker's jobs are picked up again after it + 10 s.
@@ -107,7 +110,7 @@ def worker_settings(settings: Settings, *, bulk: bool = False, settle_heap: bool
         "cron_jobs": [] if bulk else _cron_jobs(settings),
         "timezone": UTC,
         "redis_settings": _redis_settings(settings.redis_url),
-        "ctx": {"settings": settings, "bulk": bulk, "settle_heap": settle_heap},
+        "ctx": {"settings": settings, "settle_heap": settle_heap, "spare_queue": None if bulk else BULK_QUEUE_NAME},
         "on_startup": startup,
         "on_shutdown": shutdown,
         "job_serializer": job_serializer,

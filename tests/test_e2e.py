@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -33,6 +34,30 @@ def test_procfile_processes_deliver_and_report_ready(herald: Herald, redis_url: 
     wait_until(lambda: httpx.get(f"{herald.base}/readyz").status_code == 200, 15, "readyz")
     metrics = httpx.get(f"{herald.base}/metrics").text
     assert 'herald_delivery_outcomes{outcome="sent"} 5.0' in metrics
+
+
+def test_web_and_worker_alone_deliver_every_lane_promptly(herald: Herald, redis_url: str, smtp: ScriptedSMTP):
+    """No `bulk` process: newsletters, batch sends and digests still go out at once (the sweeper's
+    grace, 30 s here, is not what moves them)."""
+    herald.start("worker")
+    wait_until(lambda: httpx.get(f"{herald.base}/readyz").status_code == 200, 15, "a worker")
+    with httpx.Client(base_url=herald.base, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10) as client:
+        sent_at = time.monotonic()
+        news = client.post("/v1/notifications", json={"template": "newsletter", "to": "ada@example.com",
+                                                      "context": {"headline": "H", "body": "B"}}).json()["id"]
+        batch = client.post("/v1/notifications/batch", json={"notifications": [
+            {"template": "user.welcome", "to": "bob@example.com", "context": {"name": "Bob"}}]}).json()
+        folded = client.post("/v1/notifications", json={"template": "reminder", "to": "cy@example.com",
+                                                        "context": {"name": "Cy", "title": "T"}, "digest": "daily"})
+        assert folded.status_code == 202 and client.post("/v1/digests/flush", json={"period": "daily"}).status_code == 202
+    expected = {"ada@example.com", "bob@example.com", "cy@example.com"}
+    wait_until(lambda: {m.rcpt_tos[0] for m in smtp.received} == expected, 10, "every lane delivered")
+    took = time.monotonic() - sent_at
+    print(f"\nnewsletter, batch and digest delivered by web + worker in {took:.2f} s")
+    ids = set(smtp.notification_ids())
+    assert {news, batch["results"][0]["notification"]["id"]} <= ids
+    assert [m.message["Subject"] for m in smtp.received if m.rcpt_tos == ["cy@example.com"]] == \
+        ["Your daily digest: 1 update"]
 
 
 def test_sigkill_mid_stream_loses_nothing(herald: Herald, redis_url: str, smtp: ScriptedSMTP):

@@ -17,6 +17,7 @@ class Worker:
     lane: str
     alive: bool
     report: str  # ARQ's own health line: jobs complete, failed, retried, ongoing, queued
+    served: bool = False  # no worker of its own, but the default lane's worker serves it
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ async def overview(redis: Redis, *, now: float | None = None) -> Overview:
         due={lane: due for lane, (due, _) in depths.items()},
         deferred={lane: deferred for lane, (_, deferred) in depths.items()},
         pending=pending, scheduled=scheduled, dead_letters=failed, suppressed=suppressed,
-        workers=[_worker("default", health), _worker("bulk", bulk_health)],
+        workers=[_worker("default", health), _worker("bulk", bulk_health, served=health is not None)],
         throughput=chart([("accepted", "accepted", [m.get("accepted") for m in minutes]),
                           ("sent", "sent", [m.get("sent") for m in minutes]),
                           ("retried", "retried", [m.get("retrying") for m in minutes]),
@@ -58,8 +59,8 @@ async def overview(redis: Redis, *, now: float | None = None) -> Overview:
     )
 
 
-def _worker(lane: str, health: bytes | None) -> Worker:
-    return Worker(lane=lane, alive=health is not None, report=health.decode() if health else "")
+def _worker(lane: str, health: bytes | None, *, served: bool = False) -> Worker:
+    return Worker(lane=lane, alive=health is not None, report=health.decode() if health else "", served=served)
 
 
 def _totals(minutes: list[timeline.Minute]) -> dict[str, int]:

@@ -26,7 +26,7 @@ async def readyz(queue: QueueDep) -> JSONResponse:
             _, worker_alive, bulk_alive = await pipe.execute()
     except (RedisError, OSError):
         return JSONResponse({"status": "unavailable", "redis": False, "worker": False}, status_code=503)
-    # Only the default lane decides readiness: a deployment may leave the bulk lane off.
+    # Only the default lane's worker decides readiness: it serves the bulk lane too.
     code = 200 if worker_alive else 503
     return JSONResponse({"status": "ok" if worker_alive else "no worker", "redis": True,
                          "worker": bool(worker_alive), "bulk_worker": bool(bulk_alive)}, status_code=code)

@@ -232,6 +232,18 @@ async def test_overview_counts_the_last_hour(browser, client, settings, smtp) ->
     assert sent_line and any(not p.endswith(",120.0") for p in sent_line.group(1).split())
 
 
+async def test_overview_says_who_serves_the_bulk_lane(browser, app) -> None:
+    from service.queue import BULK_WORKER_HEALTH_KEY, WORKER_HEALTH_KEY
+
+    await login(browser)
+    assert (await browser.get("/dashboard")).text.count("no recent heartbeat") == 2
+    await app.state.queue.set(WORKER_HEALTH_KEY, b"j_complete=1", px=5000)
+    page = " ".join((await browser.get("/dashboard")).text.split())
+    assert "no recent heartbeat" not in page and "served by the default lane's worker" in page
+    await app.state.queue.set(BULK_WORKER_HEALTH_KEY, b"j_complete=2", px=5000)
+    assert "<code>j_complete=2</code>" in (await browser.get("/dashboard")).text
+
+
 async def test_mail_pages_exist_only_with_a_mailbox(browser) -> None:
     await login(browser)
     assert (await browser.get("/dashboard/mail")).status_code == 404

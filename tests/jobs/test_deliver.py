@@ -227,7 +227,7 @@ async def test_a_throttled_run_leaves_an_interrupted_record_as_it_was(client, ap
     from jobs.deliver import deliver
 
     class Full:
-        async def admit(self, *, max_wait: float) -> float:
+        async def admit(self, *, max_wait: float, bulk: bool) -> float:
             return 2.0
 
     created = (await client.post("/v1/notifications", json=WELCOME)).json()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 
+from jobs.starter import Worker
+from jobs.worker import worker_settings
 from service.queue import BULK_QUEUE_NAME, QUEUE_NAME, lane
 from tests.conftest import AUTH, drain
 
@@ -49,22 +52,66 @@ async def test_single_and_batch_requests_take_their_lanes(client):
     assert await _queue_of(client, batch[1]["notification"]["id"]) == QUEUE_NAME
 
 
+@contextlib.asynccontextmanager
+async def _run_worker(settings) -> AsyncIterator[Worker]:
+    """The default lane's worker, as `arq jobs.WorkerSettings` runs it (it serves the bulk lane too)."""
+    worker = Worker(**worker_settings(settings, handle_signals=False, poll_delay=0.02))
+    running = asyncio.create_task(worker.main())
+    try:
+        yield worker
+    finally:
+        worker.allow_pick_jobs = False  # as on SIGTERM: the sends under way finish and are recorded
+        await asyncio.wait_for(worker._sleep_until_tasks_complete(), 10)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await worker.close()
+
+
+async def _until(predicate, what: str, timeout: float = 20) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
 async def test_a_password_reset_does_not_wait_for_the_newsletters(client, settings, smtp):
+    smtp.script.delay = 0.05
+    settings = settings.model_copy(update={"worker_max_jobs": 8})
     items = [NEWSLETTER | {"to": f"reader{n}@example.com"} for n in range(300)]
     assert (await client.post("/v1/notifications/batch", json={"notifications": items}, headers=AUTH)).status_code == 200
-    reset = (await client.post("/v1/notifications", json=RESET, headers=AUTH)).json()
-    from jobs.starter import Worker
+    async with _run_worker(settings):
+        await _until(lambda: len(smtp.received) >= 10, "newsletters under way")
+        reset = (await client.post("/v1/notifications", json=RESET, headers=AUTH)).json()
+        await _until(lambda: reset["id"] in smtp.notification_ids(), "the reset sent")
+        newsletters_before = smtp.notification_ids().index(reset["id"])
+        await _until(lambda: len(smtp.received) == 301, "every newsletter sent")
+    # Six slots send newsletters; two are kept for urgent mail, so the reset starts at once.
+    assert newsletters_before < 100, newsletters_before
 
-    from jobs.worker import worker_settings
 
-    default_lane = Worker(**worker_settings(settings, burst=True, handle_signals=False, poll_delay=0.02))
-    try:
-        await default_lane.main()
-    finally:
-        await default_lane.close()
-    assert smtp.notification_ids() == [reset["id"]]  # sent while all 300 newsletters still wait
-    await drain(settings)
-    assert len(smtp.notification_ids()) == 301
+async def test_urgent_mail_goes_first_when_both_lanes_wait(client, settings, smtp):
+    smtp.script.delay = 0.02
+    settings = settings.model_copy(update={"worker_max_jobs": 4})
+    items = [NEWSLETTER | {"to": f"reader{n}@example.com"} for n in range(40)]
+    assert (await client.post("/v1/notifications/batch", json={"notifications": items}, headers=AUTH)).status_code == 200
+    resets = [(await client.post("/v1/notifications", json=RESET | {"to": f"r{n}@example.com"}, headers=AUTH)).json()["id"]
+              for n in range(12)]
+    async with _run_worker(settings):
+        await _until(lambda: len(smtp.received) == 52, "both lanes sent")
+    order = smtp.notification_ids()
+    # No newsletter starts while a reset is due; one may finish before the last resets do.
+    assert set(resets) <= set(order[:12 + 3]), order.index(resets[-1])
+
+
+async def test_one_worker_delivers_every_lane_without_a_bulk_worker(client, settings, smtp):
+    newsletter = (await client.post("/v1/notifications", json=NEWSLETTER, headers=AUTH)).json()
+    batch = (await client.post("/v1/notifications/batch", json={"notifications": [WELCOME]}, headers=AUTH)).json()
+    ids = {newsletter["id"], batch["results"][0]["notification"]["id"]}
+    async with _run_worker(settings):
+        await _until(lambda: set(smtp.notification_ids()) == ids, "the bulk lane sent", timeout=10)
 
 
 async def test_a_requeued_dead_letter_keeps_its_lane(client, settings, smtp):
@@ -88,29 +135,3 @@ async def test_the_sweeper_requeues_a_lost_job_on_its_lane(client, app):
     await queue.zadd(PENDING_KEY, {created["id"]: 0})  # overdue
     assert await sweep({"store": app.state.store, "redis": queue, "sweep_grace_seconds": 0}) == 1
     assert await _queue_of(client, created["id"]) == BULK_QUEUE_NAME
-
-
-async def test_without_a_bulk_worker_overdue_bulk_jobs_move_to_the_default_lane(client, app, settings, smtp):
-    from jobs.sweeper import sweep
-    from service.queue import BULK_WORKER_HEALTH_KEY
-
-    created = (await client.post("/v1/notifications", json=NEWSLETTER, headers=AUTH)).json()
-    queue = app.state.queue
-    await queue.zadd(BULK_QUEUE_NAME, {created["id"]: int(time.time() * 1000) - 60_000})  # a minute overdue
-    ctx = {"store": app.state.store, "redis": queue, "sweep_grace_seconds": 30}
-    await queue.set(BULK_WORKER_HEALTH_KEY, b"alive", px=5000)
-    await sweep(ctx)
-    assert await _queue_of(client, created["id"]) == BULK_QUEUE_NAME  # a bulk worker will come to it
-    await queue.delete(BULK_WORKER_HEALTH_KEY)
-    await sweep(ctx)
-    assert await _queue_of(client, created["id"]) == QUEUE_NAME
-    from jobs.starter import Worker
-
-    from jobs.worker import worker_settings
-
-    default_lane = Worker(**worker_settings(settings, burst=True, handle_signals=False, poll_delay=0.02))
-    try:
-        await asyncio.wait_for(default_lane.main(), 10)
-    finally:
-        await default_lane.close()
-    assert smtp.notification_ids() == [created["id"]]

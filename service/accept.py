@@ -15,7 +15,7 @@ from typing import Any
 
 from service import audit
 from service.ids import new_id
-from service.models import NotificationIn, iso, missing_detail
+from service.models import NotificationIn, iso, missing_detail, test_tld
 from service.queue import deliver_job, lane
 from service.settings import Settings
 from service.store import Created, NewRecord, Store
@@ -58,12 +58,13 @@ class Context:
     retention: int
     bulk_lane: bool = True
     batch: bool = False  # the requests came in a batch: bulk traffic, except security mail
+    allow_test_domains: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, catalog: Catalog, *, actor: str) -> Context:
         return cls(catalog=catalog, actor=actor, mail_domain=settings.mail_domain,
                    audit_retention=settings.audit_retention_seconds, retention=settings.retention_seconds,
-                   bulk_lane=settings.bulk_lane)
+                   bulk_lane=settings.bulk_lane, allow_test_domains=settings.allow_test_domains)
 
 
 def _due(request: NotificationIn, now: datetime) -> datetime:
@@ -191,10 +192,19 @@ async def accept_many(
     return out
 
 
+def _check_recipient(request: NotificationIn, ctx: Context) -> None:
+    """Mail to a testing name reaches no one: a production deployment says so at once."""
+    domain = request.recipient.email.rpartition("@")[2]
+    if not ctx.allow_test_domains and test_tld(domain):
+        raise Rejected(request.to_loc, f"{domain} is under a name reserved for testing (RFC 2606, RFC 6761); "
+                                       "this deployment refuses it (ALLOW_TEST_DOMAINS is off)")
+
+
 def _prepare_or_reject(request: NotificationIn | Rejected, ctx: Context, now: datetime) -> NewRecord | Rejected:
     if isinstance(request, Rejected):
         return request
     try:
+        _check_recipient(request, ctx)
         return prepare(request, ctx, now=now)
     except Rejected as exc:
         return exc

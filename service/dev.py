@@ -49,6 +49,7 @@ def _environment() -> tuple[dict[str, str], list[object]]:
     env.setdefault("MAIL_FROM", "Herald Dev <herald@localhost.test>")
     env.setdefault("PORT", "8000")
     env.setdefault("PUBLIC_URL", f"http://127.0.0.1:{env['PORT']}")  # so unsubscribe links work here
+    env.setdefault("ALLOW_TEST_DOMAINS", "true")  # so that ada@acme.test lands in the mail catcher
     env.setdefault("LOG_FORMAT", "text")  # readable lines in development; JSON is the default elsewhere
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env, started
@@ -63,7 +64,7 @@ def _banner(env: dict[str, str]) -> None:
     print(
         f"  curl -sS -X POST {base}/v1/notifications -H 'Authorization: Bearer {secret}' "
         "-H 'Content-Type: application/json' "
-        "-d '{\"template\": \"user.welcome\", \"to\": \"ada@example.com\", \"context\": {\"name\": \"Ada\"}}'",
+        "-d '{\"template\": \"user.welcome\", \"to\": \"ada@acme.test\", \"context\": {\"name\": \"Ada\"}}'",
         flush=True,
     )
 

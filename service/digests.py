@@ -17,7 +17,7 @@ from typing import Any
 
 from service import recipients
 from service.accept import Context, prepare
-from service.models import NotificationIn
+from service.models import NotificationIn, Recipient
 from service.keys import digest_buffer, digest_due
 from service.store import NewRecord, Store
 from service.templates import ALWAYS_SENT, RENDER_ERRORS, Catalog
@@ -108,7 +108,8 @@ def _digest_record(
 def _request(period: str, email: str, did: str, items: list[dict[str, Any]]) -> NotificationIn:
     # Built by Herald, not a caller: no size limit on the context of a long digest.
     return NotificationIn.model_construct(
-        template=f"digest.{period}", to=email, context={"items": items}, locale=None,
+        template=f"digest.{period}", to=Recipient.model_construct(email=email, name=None),
+        context={"items": items}, locale=None,
         idempotency_key=did, delay=None, send_at=None, digest=None,
     )
 

@@ -39,8 +39,12 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(default=45, ge=2, le=300)
     worker_max_jobs: int = Field(default=200, ge=1, le=1000)  # concurrent sends per worker process
     worker_poll_seconds: float = Field(default=0.05, gt=0, le=5)  # how often an idle worker looks for jobs
-    # Marketing, digests and batch sends go to their own queue, served by the Procfile's `bulk` line.
+    # Marketing, digests and batch sends go to their own queue, which the default worker serves with
+    # the slots urgent mail leaves free and the Procfile's `bulk` line adds capacity to.
     bulk_lane: bool = True
+    # Accept addresses under the testing names (*.test, *.example, *.invalid, *.localhost): the
+    # development command and staging; production refuses them with a 422.
+    allow_test_domains: bool = False
     send_rate_per_second: float = Field(default=0, ge=0)  # messages/s for all workers together; 0 = off
     sweep_grace_seconds: float = Field(default=30, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

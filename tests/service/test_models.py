@@ -19,14 +19,31 @@ ADDRESSES = [
     "a@ex\u00adample.com", "a@example.com\n", "a\u200b@example.com",
     # Characters that lower-case to ASCII, and a length that is short enough only in characters.
     "a@\u212aexample.com", "a" * 230 + "@\u212a" + "b" * 18 + ".com",
+    # The testing names: checked as the same address under .test would be.
+    "a@acme.TEST", "a@acme.example", "a@b.invalid", "a@app.localhost", "a@münchen.example", "a@-x.test",
+    "a..b@acme.test", "a@test", "a@example", "a@.localhost",
 ]
 
 
 def _reference(value: str) -> str | None:
+    head, dot, tld = value.rpartition(".")
+    testing = "@" in value and "@" not in tld and tld.lower() in models.TEST_TLDS and not head.endswith("@")
     try:
-        return validate_email(value, check_deliverability=False).ascii_email
+        checked = validate_email(f"{head}.test" if testing else value, check_deliverability=False,
+                                 test_environment=testing).ascii_email
     except EmailNotValidError:
         return None
+    return checked[: -len("test")] + tld.lower() if testing else checked
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("ada@acme.test", "ada@acme.test"), ("Ada@ACME.Example", "Ada@acme.example"),
+    ("x@b.invalid", "x@b.invalid"), ("dev@app.localhost", "dev@app.localhost"),
+    ("y@café.example", "y@xn--caf-dma.example"),
+    ("a@localhost", None), ("a@test", None), ("a@example.local", None), ("a b@acme.test", None),
+])
+def test_addresses_under_the_testing_names_are_checked_like_any(value: str, expected: str | None) -> None:
+    assert _ours(value) == expected
 
 
 def _ours(value: str) -> str | None:

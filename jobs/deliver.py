@@ -120,6 +120,7 @@ async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], n: int) -> 
             to_name=to.get("name"),
             rendered=rendered,
             unsubscribe_url=unsubscribe_url,
+            list_id=f"{record['template']}.{settings.mail_domain}" if unsubscribe_url else None,
         )
     except RENDER_ERRORS as exc:
         outcome = Outcome("rejected", None, f"rendering failed: {type(exc).__name__}: {exc}", smtp=False)

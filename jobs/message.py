@@ -33,8 +33,10 @@ def build_message(
     to_name: str | None,
     rendered: Rendered,
     unsubscribe_url: str | None = None,
+    list_id: str | None = None,
 ) -> bytes:
-    """The whole message, CRLF line endings, ASCII only."""
+    """The whole message, CRLF line endings, ASCII only. `list_id`: the RFC 2919 list identifier
+    (`newsletter.acme.test`) that mail with an unsubscribe link carries beside it."""
     headers = [
         ("Message-ID", _one_line(message_id)),
         ("Date", _date(int(time.time()))),
@@ -43,6 +45,9 @@ def build_message(
         ("Subject", _text_header(rendered.subject)),
         ("X-Herald-Notification", _one_line(notification_id)),
     ]
+    if list_id:
+        # Filters and list servers key on it; a List-Unsubscribe without one reads as a half-made list.
+        headers.append(("List-Id", f"<{_one_line(list_id)}>"))
     if unsubscribe_url:
         # RFC 8058 one-click: mail clients POST "List-Unsubscribe=One-Click" to this URL.
         headers += [("List-Unsubscribe", f"<{_one_line(unsubscribe_url)}>"),

@@ -22,6 +22,7 @@ async def sent_newsletter_link(client, settings, smtp: ScriptedSMTP) -> str:
     header = mail.message["List-Unsubscribe"]
     assert header.startswith(f"<{settings.public_url}/u/") and header.endswith(">")
     assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mail.message["List-Id"] == "<newsletter.acme.test>"  # RFC 2919: the template at the sender's domain
     url = header[1:-1]
     assert url in mail.message.get_body(("plain",)).get_content()
     assert url in mail.message.get_body(("html",)).get_content()
@@ -37,7 +38,7 @@ async def test_transactional_mail_has_no_unsubscribe(client, settings, smtp):
                       json={"template": "user.welcome", "to": "ada@example.com", "context": {"name": "Ada"}})
     await drain(settings)
     [mail] = smtp.received
-    assert mail.message["List-Unsubscribe"] is None
+    assert mail.message["List-Unsubscribe"] is None and mail.message["List-Id"] is None
     assert "/u/" not in mail.message.get_body(("plain",)).get_content()
 
 

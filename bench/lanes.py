@@ -1,6 +1,8 @@
-"""Priority lanes under load: password resets, one at a time, while newsletters drain.
+"""Priority lanes: each lane's mail on an idle deployment, then password resets while newsletters drain.
 
-The newsletters go in through the batch endpoint and take the bulk lane; each password reset is
+Run twice: web + worker (the worker serves the bulk lane with the slots urgent mail leaves), and
+web + worker + bulk. Idle, a welcome and a newsletter are each sent one at a time. Under load, the
+newsletters go in through the batch endpoint and take the bulk lane; each password reset is
 timed from the moment its POST is sent to the moment the SMTP server accepts it.
 """
 
@@ -27,25 +29,36 @@ BATCH = 500
 
 
 async def run(*, newsletters: int, resets: int) -> None:
-    print(f"== Lanes: {resets} password resets, one at a time, while {newsletters} newsletters drain "
-          f"(SMTP {SMTP_DELAY * 1000:.0f} ms/message; web + worker + bulk, default settings)", flush=True)
+    for bulk in (False, True):
+        await _deployment(newsletters=newsletters, resets=resets, bulk=bulk)
+
+
+async def _deployment(*, newsletters: int, resets: int, bulk: bool) -> None:
+    processes = "web + worker + bulk" if bulk else "web + worker"
+    print(f"== Lanes, {processes}: {resets} password resets, one at a time, while {newsletters} newsletters "
+          f"drain (SMTP {SMTP_DELAY * 1000:.0f} ms/message; default settings)", flush=True)
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="herald-bench-lanes-")))
         redis_server = start_redis(stack, tmp / "redis")
         smtp = smtp_sink.start(stack, delay=SMTP_DELAY)
         env = herald_env(redis_url=redis_server.url, smtp_url=smtp.url)
         web, port = start_web(stack, env, tmp)
-        worker = start_worker(stack, env, tmp)
-        bulk = start_worker(stack, env, tmp, bulk=True)
-        await wait_ok(port, "/readyz", timeout=60, alive=lambda: (web.check_alive(), worker.check_alive()))
+        workers = [start_worker(stack, env, tmp)] + ([start_worker(stack, env, tmp, bulk=True)] if bulk else [])
+        await wait_ok(port, "/readyz", timeout=60, alive=lambda: [w.check_alive() for w in (web, *workers)])
         auth = {"Authorization": f"Bearer {API_SECRET}"}
         conn = HttpConnection(port, auth)
         redis = Redis.from_url(redis_server.url)
         try:
+            for name, item in (("welcome", _welcome), ("newsletter", _newsletter)):
+                idle = sorted(t * 1000 for t in await _time_each(conn, smtp, [item(n) for n in range(5)]))
+                print(f"  idle {name:10} ms p50 {report.percentile(idle, 50):.0f}  max {idle[-1]:.0f} "
+                      "(one at a time, POST sent -> accepted by SMTP)", flush=True)
+            expected = len(smtp.received) + newsletters + resets
             started = time.monotonic()
             await post_batches(port, auth, newsletters, item=_newsletter, size=BATCH)
             print(f"  newsletters  {newsletters} accepted in {time.monotonic() - started:.1f} s", flush=True)
             timings, backlog = await _time_resets(conn, redis, smtp, resets)
+            drained = await _drain_rate(smtp, newsletters, expected, started)
         finally:
             conn.close()
             await redis.aclose()
@@ -53,13 +66,41 @@ async def run(*, newsletters: int, resets: int) -> None:
         print(f"  reset ms     p50 {report.percentile(ms, 50):.0f}  max {ms[-1]:.0f}  "
               f"(accepted -> accepted by SMTP, which itself takes {SMTP_DELAY * 1000:.0f} ms)")
         print(f"  bulk backlog {min(backlog)}-{max(backlog)} newsletters still queued while each reset was sent")
-        print(f"  bulk         {report.usage(bulk.memory_mib(), bulk.cpu_seconds())}")
-        report_problems(web, worker, bulk)
+        print(f"  newsletters  {drained:.1f} msg/s from the batch's first POST to the last one accepted by SMTP")
+        for worker in workers:
+            print(f"  {worker.name:12} {report.usage(worker.memory_mib(), worker.cpu_seconds())}")
+        report_problems(web, *workers)
+
+
+async def _drain_rate(smtp: SmtpSink, newsletters: int, expected: int, started: float, *,
+                      timeout: float = 300) -> float:
+    deadline = time.monotonic() + timeout
+    while len(smtp.received) < expected:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{expected - len(smtp.received)} messages not delivered within {timeout:.0f} s")
+        await asyncio.sleep(0.1)
+    return newsletters / (max(r.at for r in smtp.received) - started)
+
+
+def _welcome(n: int) -> dict[str, Any]:
+    return {"template": "user.welcome", "to": f"new{n}@example.com", "context": {"name": "Ada"}}
 
 
 def _newsletter(n: int) -> dict[str, Any]:
     return {"template": "newsletter", "to": f"reader{n}@example.com",
             "context": {"headline": "News", "body": "This week at Acme"}}
+
+
+async def _time_each(conn: HttpConnection, smtp: SmtpSink, bodies: list[dict[str, Any]]) -> list[float]:
+    timings = []
+    for body in bodies:
+        sent = time.monotonic()
+        status, answer = await conn.request("POST", "/v1/notifications", json.dumps(body).encode())
+        if status != 202:
+            raise RuntimeError(f"POST answered {status}: {answer[:200]!r}")
+        timings.append(await _arrival(smtp, json.loads(answer)["id"], deadline=sent + 30) - sent)
+        await asyncio.sleep(0.2)
+    return timings
 
 
 async def _time_resets(conn: HttpConnection, redis: Redis, smtp: SmtpSink,

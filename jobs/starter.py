@@ -144,15 +144,23 @@ class Worker(arq.worker.Worker):
             await self._start_spare(spare)
 
     async def _start_spare(self, queue: str) -> None:
-        """Fills what is free of the spare room without waiting: a wait here would keep the
-        poll loop from seeing new jobs of the worker's own queue."""
-        room = self._spare_room()
-        if room <= 0:
+        """Fills the spare room as it frees for at most one poll_delay: longer would keep the poll
+        loop from seeing new jobs of the worker's own queue, which waits that long anyway."""
+        deadline = self.loop.time() + self.poll_delay_s
+        if self._spare_room() <= 0 and not await self._wait_freed(deadline):
             return
         # As many as ARQ reads of the worker's own queue: the first may be running in bulk workers.
         job_ids = await self.pool.zrangebyscore(queue, "-inf", timestamp_ms(), start=0, num=self.queue_read_limit)
         waiting = [job_id for job_id in map(bytes.decode, job_ids) if not self._running(job_id)]
-        await self._start_from(queue, waiting, deadline=self.loop.time(), limit=room)
+        while waiting and self.allow_pick_jobs:
+            if (room := self._spare_room()) <= 0:
+                if not await self._wait_freed(deadline):
+                    return
+                continue
+            left = await self._start_from(queue, waiting, deadline=deadline, limit=room)
+            if left == len(waiting):  # the pacer's turn is past the deadline
+                return
+            waiting = waiting[len(waiting) - left:]
 
     def _spare_room(self) -> int:
         reserve = max(1, round(self.max_jobs * RESERVE_SHARE))
@@ -211,19 +219,24 @@ class Worker(arq.worker.Worker):
 
     async def _take_slots(self, deadline: float, limit: int | None = None) -> int:
         """Every free slot (at most `limit`), waiting until `deadline` for one; 0 if none freed."""
-        if self.job_counter >= self.max_jobs:
-            self._freed().clear()
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await self._freed().wait()
-            except TimeoutError:
-                return 0
+        if self.job_counter >= self.max_jobs and not await self._wait_freed(deadline):
+            return 0
         taken = 0
         while self.job_counter < self.max_jobs and taken != limit:
             await self.sem.acquire()  # ARQ keeps one permit more than max_jobs: this never waits
             self.job_counter += 1
             taken += 1
         return taken
+
+    async def _wait_freed(self, deadline: float) -> bool:
+        """Whether a slot freed before `deadline`."""
+        self._freed().clear()
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._freed().wait()
+        except TimeoutError:
+            return False
+        return True
 
     def _release_sem_dec_counter_on_complete(self) -> None:
         super()._release_sem_dec_counter_on_complete()

@@ -38,10 +38,10 @@ async def pool(redis_url: str) -> AsyncIterator[ArqRedis]:
     await redis.aclose()
 
 
-def _worker(pool: ArqRedis, *, max_jobs: int = 8) -> Worker:
+def _worker(pool: ArqRedis, *, max_jobs: int = 8, poll_delay: float = 0.05) -> Worker:
     return Worker(functions=[func(hold, name="hold"), func(later, name="later")], redis_pool=pool,
                   ctx={"redis": pool, "spare_queue": BULK_QUEUE_NAME}, handle_signals=False, keep_result=0,
-                  max_jobs=max_jobs, queue_read_limit=max_jobs * 4)
+                  max_jobs=max_jobs, queue_read_limit=max_jobs * 4, poll_delay=poll_delay)
 
 
 async def _enqueue(pool: ArqRedis, queue: str, names: list[str], seconds: float = 0.3) -> None:
@@ -59,7 +59,7 @@ async def test_spare_jobs_never_take_the_reserved_slots(pool: ArqRedis) -> None:
     worker = _worker(pool)
     await worker.start_jobs([])
     assert len(worker.tasks) == 6  # 8 slots, a quarter kept for the worker's own queue
-    await worker.start_jobs([])
+    await worker.start_jobs([])  # waits a poll_delay for spare room to free: none does
     assert len(worker.tasks) == 6  # the spare room stays full; nothing more is taken
 
     await _enqueue(pool, default_queue_name, ["reset-1", "reset-2"])
@@ -80,11 +80,20 @@ async def test_the_own_queue_starts_before_any_spare_job(pool: ArqRedis) -> None
     # Six due own jobs and two slots: the call waits for slots to free and fills them with its own.
     await worker.start_jobs([r.encode() for r in resets])
     await _settle(worker)
-    assert STARTED[:6] == resets
+    assert sorted(STARTED[:6]) == resets
     while await pool.zcard(BULK_QUEUE_NAME):  # the poll loop's next turns find the own queue empty
         await worker.start_jobs([])
         await _settle(worker)
     assert STARTED[6:] == ["news-0", "news-1"]
+
+
+async def test_spare_room_that_frees_within_a_poll_is_filled_at_once(pool: ArqRedis) -> None:
+    await _enqueue(pool, BULK_QUEUE_NAME, ["a-quick", "b-next"], seconds=0.01)
+    worker = _worker(pool, max_jobs=2, poll_delay=1.0)  # one spare slot, one kept
+    await worker.start_jobs([])
+    assert set(worker.tasks) == {"a-quick", "b-next"}  # "b-next" took the slot "a-quick" freed, in the same call
+    await _settle(worker)
+    assert STARTED == ["a-quick", "b-next"]
 
 
 async def test_a_spare_job_deferred_or_failed_stays_on_its_own_queue(pool: ArqRedis) -> None:

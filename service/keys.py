@@ -17,7 +17,9 @@ SUPPRESSED_ORDER_KEY = PREFIX + "suppressed-order"
 AUDIT_KEY = PREFIX + "audit"
 STATS_KEY = PREFIX + "stats"
 INDEX_ALL = PREFIX + "idx:all"
-
+# What the product's webhooks must hear of (service.outbox): a stream written by the same script
+# as the change it announces, so that no event is lost between the two.
+OUTBOX_KEY = PREFIX + "outbox"
 
 
 def record_key(notification_id: str) -> str:
@@ -27,6 +29,16 @@ def record_key(notification_id: str) -> str:
 def attempts_key(notification_id: str) -> str:
     # Its own prefix: ids may contain ":", so "{id}:attempts" could be another record's key.
     return f"{PREFIX}a:{notification_id}"
+
+
+def events_key(notification_id: str) -> str:
+    """The delivery events (bounces, complaints) reported for a notification, oldest first."""
+    return f"{PREFIX}e:{notification_id}"
+
+
+def message_id_key(message_id_hex: str) -> str:
+    """From a Message-ID's random part back to its notification (a VERP token, a returned header)."""
+    return f"{PREFIX}mid:{message_id_hex}"
 
 
 def prefs_key(email: str) -> str:

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _REDIS_SCHEMES = {"redis", "rediss", "unix"}
 _SMTP_SCHEMES = {"smtp", "smtp+tls", "smtp+ssl"}
+VERP_TOKEN_LENGTH = 34  # service.verp: 26 characters of message id, 8 of signature
 
 
 class Settings(BaseSettings):
@@ -54,6 +55,26 @@ class Settings(BaseSettings):
     mailbox_dir: Path | None = None
     digest_hour: int = Field(default=8, ge=0, le=23)  # UTC
     digest_weekday: int = Field(default=0, ge=0, le=6)  # Monday
+    # Delivery events. With a bounce address, each message's envelope sender is
+    # <local>+<token>@<domain> (VERP), so that a bounce names the notification it is about.
+    bounce_address: str | None = None
+    inbound_smtp_port: int = Field(default=2525, ge=1, le=65535)
+    inbound_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # one report, with its returned message
+    # After this many soft bounces spread over at least this many days, an address is suppressed.
+    soft_bounce_limit: int = Field(default=5, ge=1)
+    soft_bounce_days: float = Field(default=3, ge=0)
+    # Provider webhooks (POST /v1/inbound/{provider}); a provider left unconfigured is refused (401).
+    ses_topic_arns: Annotated[list[str], NoDecode] = Field(default_factory=list)  # empty: any verified topic
+    ses_webhook_secret: str | None = None  # HTTP Basic password instead of the SNS signature
+    postmark_webhook_secret: str | None = None  # HTTP Basic password set in Postmark's webhook URL
+    sendgrid_webhook_public_key: str | None = None  # base64 DER (ECDSA P-256), from SendGrid's settings
+    mailgun_webhook_signing_key: str | None = None
+    # Outgoing webhooks (Standard Webhooks). The retry schedule: seconds before each attempt.
+    webhook_allow_private: bool = False
+    webhook_retry_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [0, 5, 300, 1800, 7200, 18000, 36000, 36000])
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    webhook_max_jobs: int = Field(default=50, ge=1, le=1000)  # concurrent webhook deliveries per worker
 
     @property
     def mail_domain(self) -> str:
@@ -75,6 +96,33 @@ class Settings(BaseSettings):
         if len({secret for _, secret in keys}) != len(keys):
             raise ValueError("the same secret is given twice")
         return keys
+
+    @field_validator("ses_topic_arns", mode="before")
+    @classmethod
+    def _parse_arns(cls, raw: object) -> object:
+        return [a.strip() for a in raw.split(",") if a.strip()] if isinstance(raw, str) else raw
+
+    @field_validator("webhook_retry_seconds", mode="before")
+    @classmethod
+    def _parse_schedule(cls, raw: object) -> object:
+        if isinstance(raw, str):
+            raw = [p.strip() for p in raw.split(",") if p.strip()]
+        if isinstance(raw, list) and not raw:
+            raise ValueError("give at least one delay (0 for an immediate first attempt)")
+        return raw
+
+    @field_validator("bounce_address")
+    @classmethod
+    def _check_bounce_address(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        local, at, domain = value.strip().rpartition("@")
+        if not at or not local or "." not in domain or "+" in local or not value.isascii() or " " in value:
+            raise ValueError("expected a plain address such as bounces@bounce.acme.test (no '+', ASCII)")
+        if len(local) + 1 + VERP_TOKEN_LENGTH > 64:
+            raise ValueError(f"the local part leaves no room for the {VERP_TOKEN_LENGTH}-character token "
+                             "within the 64 characters an address's local part may have")
+        return value.strip().lower()
 
     @field_validator("redis_url")
     @classmethod

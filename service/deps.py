@@ -13,6 +13,7 @@ from arq.connections import ArqRedis
 from fastapi import Depends, HTTPException, Request
 
 from service.accept import Context
+from service.events import Events
 from service.metrics import WebMetrics
 from service.settings import Settings
 from service.store import Store
@@ -34,6 +35,10 @@ async def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
+async def get_events(request: Request) -> Events:
+    return request.app.state.events
+
+
 async def get_metrics(request: Request) -> WebMetrics:
     return request.app.state.metrics
 
@@ -43,6 +48,7 @@ QueueDep = Annotated[ArqRedis, Depends(get_queue)]
 StoreDep = Annotated[Store, Depends(get_store)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 MetricsDep = Annotated[WebMetrics, Depends(get_metrics)]
+EventsDep = Annotated[Events, Depends(get_events)]
 
 
 async def authenticate(request: Request) -> str:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from service import bodies, errors, heap, logs
 from service.accept import Context
+from service.events import Events
 from service.auth import ApiKeyAuth
 from service.limits import BodySizeLimit
 from service.requestlog import RequestLog
@@ -33,6 +34,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     queue = open_queue(settings)
     app.state.queue = queue
     app.state.store = Store(queue, retention_seconds=settings.retention_seconds)
+    app.state.events = Events(app.state.store, settings)
     app.state.rate_buckets = {}
     if not settings.api_keys:
         log.warning("API_KEYS is empty: every /v1 call will be refused")

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from jobs.backoff import backoff_seconds
 from jobs.message import build_message
 from jobs.smtp import Outcome
-from service import jsonio, logs, recipients, tokens
+from service import jsonio, logs, recipients, tokens, verp
 from service.metrics import delivery_counts
 from service.models import iso
 from service.queue import BULK_QUEUE_NAME
@@ -128,10 +128,18 @@ async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], n: int) -> 
         log.exception("preparing %s failed", record["id"])
         outcome = Outcome("error", None, f"unexpected {type(exc).__name__}: {exc}", smtp=False)
     else:
-        outcome = await ctx["mailer"].send(message, sender=ctx["envelope_from"], recipient=to["email"])
+        outcome = await ctx["mailer"].send(message, sender=_envelope_sender(ctx, record), recipient=to["email"])
         if ctx.get("throttle") is not None:
             await ctx["throttle"].observe(outcome)
     return await _record(ctx, record, n, outcome, started)
+
+
+def _envelope_sender(ctx: dict[str, Any], record: dict[str, Any]) -> str:
+    """MAIL FROM: with a bounce address, one that names the notification (service.verp)."""
+    settings = ctx["settings"]
+    if settings.bounce_address is None:
+        return ctx["envelope_from"]
+    return verp.envelope_sender(settings.bounce_address, settings.secret_key, record["message_id"])
 
 
 def _unsubscribe_url(settings: Any, email: str, category: str) -> str | None:

@@ -6,6 +6,7 @@ here must change there too.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +21,8 @@ INDEX_ALL = PREFIX + "idx:all"
 # What the product's webhooks must hear of (service.outbox): a stream written by the same script
 # as the change it announces, so that no event is lost between the two.
 OUTBOX_KEY = PREFIX + "outbox"
+# Delivery reports that named no notification Herald still has (their addresses are still suppressed).
+UNMATCHED_REPORTS_KEY = PREFIX + "reports:unmatched"
 
 
 def record_key(notification_id: str) -> str:
@@ -39,6 +42,15 @@ def events_key(notification_id: str) -> str:
 def message_id_key(message_id_hex: str) -> str:
     """From a Message-ID's random part back to its notification (a VERP token, a returned header)."""
     return f"{PREFIX}mid:{message_id_hex}"
+
+
+def report_seen_key(reference: str) -> str:
+    """Marks a delivery report as recorded, so that the same report twice is one event."""
+    return f"{PREFIX}seen:{hashlib.sha256(reference.encode()).hexdigest()[:32]}"
+
+
+def soft_bounces_key(email: str) -> str:
+    return f"{PREFIX}soft:{email.lower()}"
 
 
 def prefs_key(email: str) -> str:

@@ -236,6 +236,15 @@ class Attempt(BaseModel):
     duration_ms: int | None = None
 
 
+class Event(BaseModel):
+    """What was reported after the SMTP server's answer: a bounce, a complaint, a delay."""
+
+    type: str
+    at: str
+    source: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
 class NotificationOut(BaseModel):
     id: str
     template: str
@@ -252,6 +261,7 @@ class NotificationOut(BaseModel):
     actor: str | None
     message_id: str | None
     attempts: list[Attempt]
+    events: list[Event] = Field(default_factory=list)
     error: str | None
 
     @classmethod
@@ -273,6 +283,7 @@ class NotificationOut(BaseModel):
             actor=record.get("actor") or None,
             message_id=record.get("message_id") or None,
             attempts=[Attempt(**a) for a in record.get("attempts", [])],
+            events=[Event(**e) for e in record.get("events", [])],
             error=record.get("error") or None,
         )
 

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     # <local>+<token>@<domain> (VERP), so that a bounce names the notification it is about.
     bounce_address: str | None = None
     inbound_smtp_port: int = Field(default=2525, ge=1, le=65535)
+    inbound_smtp_host: str = "0.0.0.0"  # noqa: S104 - it receives bounces from the internet
     inbound_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # one report, with its returned message
     # After this many soft bounces spread over at least this many days, an address is suppressed.
     soft_bounce_limit: int = Field(default=5, ge=1)

@@ -20,12 +20,13 @@ from redis.asyncio import Redis
 from service import jsonio
 from service.coalesce import Coalescer
 from service.keys import (
-    AUDIT_KEY, INDEX_ALL, PENDING_KEY, STATS_KEY, SUPPRESSED_KEY, attempts_key, digest_buffer, digest_due, prefs_key,
-    recipient_index, record_key, template_index,
+    AUDIT_KEY, INDEX_ALL, PENDING_KEY, STATS_KEY, SUPPRESSED_KEY, attempts_key, digest_buffer, digest_due, events_key,
+    message_id_key, prefs_key, recipient_index, record_key, template_index,
 )
 from service.templates import ALWAYS_SENT
+from service.verp import message_id_hex
 
-TERMINAL = frozenset({"sent", "failed", "cancelled", "suppressed", "digested"})
+TERMINAL = frozenset({"sent", "failed", "cancelled", "suppressed", "digested", "bounced", "complained"})
 ACTIVE = frozenset({"scheduled", "queued", "sending", "retrying"})
 _LUA = Path(__file__).parent / "lua"
 
@@ -125,12 +126,15 @@ class Store:
             AUDIT_KEY, INDEX_ALL, recipient_index(to["email"]), template_index(record["template"]),
             digest_buffer(new.digest, to["email"]) if new.digest else "",
             digest_due(new.digest) if new.digest else "",
+            message_id_key(mid) if (mid := message_id_hex(record.get("message_id"))) else "",
         ]
         argv = [
             new.ttl, "" if new.due_ms is None else new.due_ms, to["email"].lower(),
             new.category_checked or "", job.payload if job else "", job.score_ms if job else 0,
             job.expires_ms if job else 0, new.audit or "", new.audit_min_id, record["created_ms"],
             new.ttl, jsonio.dumps(_flatten({"id": record["id"], **record})),
+            # At least as long as the record: it lives `ttl`, then `retention` once finished.
+            new.ttl + self.retention,
         ]
         return keys, argv
 
@@ -219,14 +223,17 @@ class Store:
         return record
 
     async def get_many(self, ids: Sequence[str], *, attempts: bool = True) -> list[dict[str, Any] | None]:
+        """`attempts`: with each record's attempts and delivery events (a page of history has none)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for notification_id in ids:
                 pipe.hgetall(record_key(notification_id))
                 if attempts:
                     pipe.lrange(attempts_key(notification_id), 0, -1)
+                    pipe.lrange(events_key(notification_id), 0, -1)
             replies = await pipe.execute()
-        step = 2 if attempts else 1
-        return [_decode(replies[i], replies[i + 1] if attempts else []) for i in range(0, len(replies), step)]
+        if not attempts:
+            return [_decode(raw, [], []) for raw in replies]
+        return [_decode(*replies[i:i + 3]) for i in range(0, len(replies), 3)]
 
     async def due_pending(self, *, before_ms: int, limit: int = 500) -> list[str]:
         ids = await self.redis.zrangebyscore(PENDING_KEY, "-inf", before_ms, start=0, num=limit)
@@ -266,6 +273,7 @@ def _record_from_flat(flat: list[bytes | str]) -> dict[str, Any]:
     texts = [item.decode() if isinstance(item, bytes) else item for item in flat]
     record: dict[str, Any] = dict(zip(texts[::2], texts[1::2]))
     record["attempts"] = []
+    record["events"] = []
     return record
 
 
@@ -279,9 +287,10 @@ def _created(reply: list[Any]) -> Created:
     return Created(bool(created), None if created else _text(fingerprint), _text(why) or None)
 
 
-def _decode(raw: dict[bytes, bytes], attempts: list[bytes]) -> dict[str, Any] | None:
+def _decode(raw: dict[bytes, bytes], attempts: list[bytes], events: list[bytes]) -> dict[str, Any] | None:
     if not raw:
         return None
     record: dict[str, Any] = {_text(k): _text(v) for k, v in raw.items()}
     record["attempts"] = [jsonio.loads(a) for a in attempts]
+    record["events"] = [jsonio.loads(e) for e in events]
     return record

@@ -32,6 +32,7 @@ local function refuse(record, why, category)
   redis.call('EXPIRE', KEYS[1], ARGV[4])
   sync_attempts_ttl(KEYS[1], id)
   move_status_index(id, status, 'suppressed', record.created_ms or 0)
+  announce('notification.suppressed', id)
   -- Counted with the workers' delivery figures (service.metrics reads this hash).
   redis.call('HINCRBY', 'herald:stats', 'd|suppressed|' .. (record.template or '') .. '|' .. (record.category or ''), 1)
   count_minute(math.floor(tonumber(ARGV[1]) / 60000), 'suppressed', 1)

@@ -10,9 +10,15 @@ local function is_active(status)
   return status == 'scheduled' or status == 'queued' or status == 'sending' or status == 'retrying'
 end
 
--- Why a recipient must not get this category now: '' when it may.
+-- Why a recipient must not get this category now: '' when it may. A complaint's suppression
+-- ('"scope":"optional"') still lets through what is always sent (category '').
 local function refusal(suppressed_key, prefs_key, email, category)
-  if email ~= '' and redis.call('HEXISTS', suppressed_key, email) == 1 then return 'suppressed' end
+  if email ~= '' then
+    local entry = redis.call('HGET', suppressed_key, email)
+    if entry and (category ~= '' or not string.find(entry, '"scope":"optional"', 1, true)) then
+      return 'suppressed'
+    end
+  end
   if category ~= '' and redis.call('HGET', prefs_key, category) == '0' then return 'opted_out' end
   return ''
 end
@@ -28,11 +34,12 @@ local function extend_ttl(key, ttl)
   if current == -1 then redis.call('EXPIRE', key, ttl) end
 end
 
--- A record's attempts list lives exactly as long as the record.
+-- A record's attempts and events lists live exactly as long as the record.
 local function sync_attempts_ttl(record_key, id)
   local ttl = redis.call('PTTL', record_key)
-  local attempts = 'herald:a:' .. id
-  if ttl > 0 then redis.call('PEXPIRE', attempts, ttl) else redis.call('PERSIST', attempts) end
+  for _, list in ipairs({'herald:a:' .. id, 'herald:e:' .. id}) do
+    if ttl > 0 then redis.call('PEXPIRE', list, ttl) else redis.call('PERSIST', list) end
+  end
 end
 
 -- The category whose opt-out applies to a record ('' when it is always sent).
@@ -60,4 +67,41 @@ local function count_minute(minute, field, n)
   local key = 'herald:minute:' .. minute
   redis.call('HINCRBY', key, field, n)
   redis.call('EXPIRE', key, 7200)
+end
+
+-- RFC 3339 UTC with milliseconds, as Python's service.models.iso writes it (Redis's Lua has no
+-- os.date): the civil date of a day count, after Howard Hinnant's days_from_civil inverse.
+local function os_date_iso(ms)
+  local secs = math.floor(ms / 1000)
+  local z = math.floor(secs / 86400) + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local day = doy - math.floor((153 * mp + 2) / 5) + 1
+  local month = mp < 10 and mp + 3 or mp - 9
+  local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+  local rest = secs % 86400
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', year, month, day, math.floor(rest / 3600),
+    math.floor(rest % 3600 / 60), rest % 60, ms % 1000)
+end
+
+-- The product's webhooks hear of it (service.outbox): only while an endpoint is registered, so
+-- that a deployment without webhooks writes nothing more.
+local function announce(kind, id)
+  if redis.call('EXISTS', 'herald:webhooks') == 0 then return end
+  local now = redis.call('TIME')
+  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  local at = os_date_iso(ms)
+  -- Capped far above what a running dispatcher leaves (it deletes what it has handed out), so
+  -- that a deployment whose workers are all down for days cannot fill Redis with it.
+  redis.call('XADD', 'herald:outbox', 'MAXLEN', '~', 1000000, '*', 'type', kind, 'id', id, 'at', at)
+end
+
+local ANNOUNCED = {sent = true, failed = true, cancelled = true, suppressed = true, bounced = true, complained = true}
+
+-- A notification reaching one of the statuses the webhooks' event types name.
+local function announce_status(old, new, id)
+  if old ~= new and ANNOUNCED[new] then announce('notification.' .. new, id) end
 end

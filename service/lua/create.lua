@@ -2,11 +2,13 @@
 -- round trip.
 -- KEYS: 1 record, 2 pending, 3 suppressed, 4 prefs, 5 job, 6 job result, 7 queue, 8 audit,
 --       9 index of all, 10 index by recipient, 11 index by template,
---       12 digest buffer ('' unless folded into a digest), 13 recipients with a pending digest
+--       12 digest buffer ('' unless folded into a digest), 13 recipients with a pending digest,
+--       14 the Message-ID's index entry ('' for none)
 -- ARGV: 1 ttl s, 2 due ms ('' for no pending entry), 3 email ('' skips the suppression check),
 --       4 category ('' skips preferences), 5 job payload ('' for no job), 6 job score ms,
 --       7 job expiry ms, 8 audit entry ('' for none), 9 oldest audit id kept, 10 created ms,
---       11 digest buffer ttl s, 12 record: a JSON array of field, value, ... (strings), starting with id
+--       11 digest buffer ttl s, 12 record: a JSON array of field, value, ... (strings), starting with id,
+--       13 the Message-ID index entry's ttl s
 -- Returns {created, existing fingerprint, refusal ('' / suppressed / opted_out)}
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, redis.call('HGET', KEYS[1], 'fingerprint') or '', ''}
@@ -26,6 +28,7 @@ local why = refusal(KEYS[3], KEYS[4], ARGV[3], ARGV[4])
 if why ~= '' then
   status = 'suppressed'
   redis.call('HSET', KEYS[1], 'status', status, 'error', refusal_text(why, ARGV[4]))
+  announce('notification.suppressed', id)
 elseif KEYS[12] ~= '' then
   redis.call('RPUSH', KEYS[12], id)
   redis.call('EXPIRE', KEYS[12], ARGV[11])
@@ -34,6 +37,8 @@ else
   if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[2], id) end
   if ARGV[5] ~= '' then enqueue(KEYS[5], KEYS[6], KEYS[7], id, ARGV[5], ARGV[7], ARGV[6]) end
 end
+-- A bounce or a provider's event names the Message-ID (or the VERP token made from it), not the id.
+if KEYS[14] ~= '' then redis.call('SET', KEYS[14], id, 'EX', ARGV[13]) end
 local created_ms = ARGV[10]
 redis.call('ZADD', KEYS[9], created_ms, id)
 redis.call('ZADD', KEYS[10], created_ms, id)

@@ -13,6 +13,7 @@ local id = redis.call('HGET', KEYS[1], 'id')
 if #ARGV > 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
 local new = redis.call('HGET', KEYS[1], 'status')
 move_status_index(id, status, new, redis.call('HGET', KEYS[1], 'created_ms') or 0)
+announce_status(status, new, id)
 if ARGV[2] == '-' then redis.call('ZREM', KEYS[2], id)
 elseif ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[2], id) end
 if ARGV[3] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[3]) end

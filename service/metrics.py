@@ -8,6 +8,7 @@ and no worker needs a port of its own. Field names in that hash:
 - `<outcome>`: attempts by outcome, e.g. `sent` (the oldest form, kept);
 - `d|<outcome>|<template>|<category>`: the same by template and category;
 - `smtp|<class>`: SMTP replies by class (`2xx`, `4xx`, `5xx`, `none` for no reply);
+- `ev|<type>|<source>`: delivery reports recorded (service.events), e.g. `ev|bounced|dsn`;
 - `<histogram>|<le>`, `<histogram>|sum`, `<histogram>|count`: histogram buckets (not cumulative)
   for `send` (one SMTP conversation) and `latency` (due -> sent), in seconds.
 """
@@ -123,6 +124,8 @@ class _Snapshot:
         detailed = CounterMetricFamily("herald_deliveries", "Delivery attempts by outcome, template and category",
                                        labels=["outcome", "template", "category"])
         replies = CounterMetricFamily("herald_smtp_replies", "SMTP replies by class", labels=["class"])
+        events = CounterMetricFamily("herald_events", "Delivery reports recorded (bounces, complaints, delays), "
+                                     "by type and source", labels=["type", "source"])
         for field, value in sorted(self.stats.items()):
             parts = field.split("|")
             if len(parts) == 1:
@@ -131,7 +134,9 @@ class _Snapshot:
                 detailed.add_metric(parts[1:], float(value))
             elif parts[0] == "smtp":
                 replies.add_metric([parts[1]], float(value))
-        yield from (outcomes, detailed, replies)
+            elif parts[0] == "ev" and len(parts) == 3:
+                events.add_metric(parts[1:], float(value))
+        yield from (outcomes, detailed, replies, events)
 
     def _histograms(self) -> Iterator[Metric]:
         for name, bounds in BUCKETS.items():

@@ -22,7 +22,8 @@ from service.templates import KEY_RE, LOCALE_RE
 
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 MAX_DELAY_SECONDS = 366 * 86400
-STATUSES = ("scheduled", "queued", "sending", "retrying", "sent", "failed", "cancelled", "suppressed", "digested")
+STATUSES = ("scheduled", "queued", "sending", "retrying", "sent", "failed", "cancelled", "suppressed", "digested",
+            "bounced", "complained")
 MAX_CONTEXT_BYTES = 64 * 1024
 MAX_CONTEXT_DEPTH = 32
 

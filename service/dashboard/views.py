@@ -53,7 +53,9 @@ async def overview(redis: Redis, *, now: float | None = None) -> Overview:
                           ("sent", "sent", [m.get("sent") for m in minutes]),
                           ("retried", "retried", [m.get("retrying") for m in minutes]),
                           ("failed", "failed", [m.get("failed") for m in minutes]),
-                          ("suppressed", "suppressed", [m.get("suppressed") for m in minutes])]),
+                          ("suppressed", "suppressed", [m.get("suppressed") for m in minutes]),
+                          ("bounced", "bounced", [m.get("ev_bounced") for m in minutes]),
+                          ("complained", "complained", [m.get("ev_complained") for m in minutes])]),
         depth=chart([("due jobs", "depth", [m.depth for m in minutes])]),
         last_hour=_totals(minutes),
     )
@@ -65,5 +67,5 @@ def _worker(lane: str, health: bytes | None, *, served: bool = False) -> Worker:
 
 def _totals(minutes: list[timeline.Minute]) -> dict[str, int]:
     fields = {"accepted": "accepted", "sent": "sent", "retried": "retrying", "failed": "failed",
-              "suppressed": "suppressed"}
+              "suppressed": "suppressed", "bounced": "ev_bounced", "complained": "ev_complained"}
     return {label: sum(m.get(field) for m in minutes) for label, field in fields.items()}

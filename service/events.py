@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
 
 from service import jsonio, verp
 from service.coalesce import Coalescer
@@ -111,3 +114,11 @@ def _error(report: Report) -> str:
     if report.type == "complained":
         return f"the recipient reported it as {report.feedback_type or 'abuse'} ({report.source})"
     return f"bounced ({report.source}): {_said(report)}"[:1000]
+
+
+async def unmatched(redis: Redis, *, before: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """Reports that named no notification Herald still has, newest first; the cursor is a stream id."""
+    high = f"({before}" if before else "+"
+    entries = await redis.xrevrange(UNMATCHED_REPORTS_KEY, max=high, min="-", count=limit + 1)
+    items = [jsonio.loads(fields[b"report"]) for _, fields in entries[:limit]]
+    return items, entries[limit - 1][0].decode() if len(entries) > limit else None

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from service import audit, cursors, deadletters, history, recipients
+from service import audit, cursors, deadletters, events, history, recipients
 from service.dashboard import views
 from service.dashboard.web import HERE, FormDep, SessionDep, back, page
 from service.deps import SettingsDep, StoreDep
@@ -151,6 +151,13 @@ async def suppressions(request: Request, session: SessionDep, store: StoreDep,
     items, last = await recipients.list_suppressions(store.redis, after=after, limit=PAGE_SIZE)
     context = {"items": items, "next_cursor": cursors.encode(last) if last else None, "removed": removed}
     return page(request, "suppressions.html", context, session=session)
+
+
+@router.get("/reports", response_class=HTMLResponse)
+async def unmatched_reports(request: Request, session: SessionDep, store: StoreDep) -> HTMLResponse:
+    """The latest delivery reports that matched no notification (the API pages through them all)."""
+    items, _ = await events.unmatched(store.redis, before=None, limit=PAGE_SIZE)
+    return page(request, "reports.html", {"items": items}, session=session)
 
 
 @router.post("/suppressions/remove")

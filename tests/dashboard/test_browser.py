@@ -114,7 +114,7 @@ def test_find_requeue_and_see_a_dead_letter_delivered(page: Page, shots: Path, r
         expect(rows.first).to_contain_text("failed")
         rows.first.get_by_role("link").click()
         expect(page.locator("#status")).to_have_text("failed")
-        expect(page.locator("table.list")).to_contain_text("rejected by policy")
+        expect(page.locator("table#attempts")).to_contain_text("rejected by policy")
         _shot(page, shots / "notification.png")
 
         del smtp.script.always_data["ada@example.com"]  # the mail server takes it now

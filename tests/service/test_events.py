@@ -178,3 +178,19 @@ async def test_events_show_in_metrics_the_dashboard_page_and_the_overview_chart(
         assert 'id="events"' in page and "status-bounced" in page and "user unknown" in page
         overview = (await browser.get("/dashboard")).text
         assert "bounced 1, complained 1" in overview
+
+
+async def test_unmatched_reports_are_listed_newest_first_with_a_cursor(client, app, settings, smtp):
+    for n in range(3):
+        await app.state.events.record([bounce(reference=f"u-{n}", email=f"u{n}@example.com")])
+    first = (await client.get("/v1/reports/unmatched", params={"limit": 2})).json()
+    assert [r["email"] for r in first["items"]] == ["u2@example.com", "u1@example.com"]
+    rest = (await client.get("/v1/reports/unmatched", params={"cursor": first["next_cursor"]})).json()
+    assert [r["email"] for r in rest["items"]] == ["u0@example.com"] and rest["next_cursor"] is None
+    assert (await client.get("/v1/reports/unmatched", params={"cursor": "bm9wZQ"})).status_code == 422
+    from tests.dashboard.test_pages import _browser, login
+
+    async with await _browser(app) as browser:
+        await login(browser)
+        page = (await browser.get("/dashboard/reports")).text
+        assert "u0@example.com" in page and "user unknown" in page

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from service import cursors, events
 from service.deps import ActorDep, StoreDep
+from service.errors import unprocessable
 
 router = APIRouter(prefix="/v1/reports", tags=["delivery events"])
 
@@ -23,13 +24,13 @@ async def list_unmatched(
     try:
         before = cursors.decode(cursor) if cursor else None
     except cursors.BadCursor:
-        raise HTTPException(422, "invalid cursor") from None
+        before = ""
     if before is not None and not _stream_id(before):
-        raise HTTPException(422, "invalid cursor")
+        raise unprocessable(["query", "cursor"], "invalid cursor")
     items, last = await events.unmatched(store.redis, before=before, limit=limit)
     return {"items": items, "next_cursor": cursors.encode(last) if last else None}
 
 
 def _stream_id(position: str) -> bool:
     ms, dash, seq = position.partition("-")
-    return bool(dash) and ms.isdigit() and seq.isdigit()
+    return bool(dash) and ms.isdigit() and seq.isdigit() and int(ms) < 2**64 and int(seq) < 2**64

@@ -18,7 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from arq.worker import func
 
-from jobs import starter
+from jobs import starter, webhook_dispatch
 from jobs.deliver import deliver
 from jobs.digest import daily_digests, flush_digests, weekly_digests
 from jobs.mailer import Mailer
@@ -67,11 +67,14 @@ async def startup(ctx: dict[str, Any]) -> None:
     logging.getLogger("arq.worker").setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)
     log.info("herald worker ready: %d templates, SMTP %s:%d", len(ctx["catalog"].templates),
              smtp.hostname, smtp.port)
+    if ctx["spare_queue"] is not None:  # the default lane's workers hand out and send webhooks
+        await webhook_dispatch.start(ctx, redis_settings=_redis_settings(settings.redis_url))
     if ctx["settle_heap"]:
         heap.settle()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await webhook_dispatch.stop(ctx)
     if "mailer" in ctx:
         await ctx["mailer"].close()
 

@@ -21,7 +21,7 @@ from service.dashboard import web as dashboard_web
 from service.routes import (
     audit, batch, dashboard, digests, health, login, mailbox, notifications, recipients, templates, unsubscribe,
 )
-from service.routes import reports
+from service.routes import reports, webhooks as webhook_routes
 from service.settings import Settings, load_settings
 from service.store import Store
 from service.templates import Catalog, load_catalog
@@ -76,5 +76,6 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
                    login, dashboard, mailbox):
         app.include_router(module.router)
     app.include_router(reports.router)
+    app.include_router(webhook_routes.router)
     bodies.document(app, NotificationIn)  # POST /v1/notifications reads it by hand
     return app

@@ -21,6 +21,7 @@ INDEX_ALL = PREFIX + "idx:all"
 # What the product's webhooks must hear of (service.outbox): a stream written by the same script
 # as the change it announces, so that no event is lost between the two.
 OUTBOX_KEY = PREFIX + "outbox"
+WEBHOOKS_KEY = PREFIX + "webhooks"  # registered endpoints: id -> JSON (service.webhooks)
 # Delivery reports that named no notification Herald still has (their addresses are still suppressed).
 UNMATCHED_REPORTS_KEY = PREFIX + "reports:unmatched"
 

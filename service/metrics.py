@@ -9,6 +9,7 @@ and no worker needs a port of its own. Field names in that hash:
 - `d|<outcome>|<template>|<category>`: the same by template and category;
 - `smtp|<class>`: SMTP replies by class (`2xx`, `4xx`, `5xx`, `none` for no reply);
 - `ev|<type>|<source>`: delivery reports recorded (service.events), e.g. `ev|bounced|dsn`;
+- `wh|<outcome>`: webhook delivery attempts (jobs.webhooks), e.g. `wh|succeeded`;
 - `<histogram>|<le>`, `<histogram>|sum`, `<histogram>|count`: histogram buckets (not cumulative)
   for `send` (one SMTP conversation) and `latency` (due -> sent), in seconds.
 """
@@ -126,6 +127,8 @@ class _Snapshot:
         replies = CounterMetricFamily("herald_smtp_replies", "SMTP replies by class", labels=["class"])
         events = CounterMetricFamily("herald_events", "Delivery reports recorded (bounces, complaints, delays), "
                                      "by type and source", labels=["type", "source"])
+        hooks = CounterMetricFamily("herald_webhook_deliveries", "Webhook delivery attempts by outcome",
+                                    labels=["outcome"])
         for field, value in sorted(self.stats.items()):
             parts = field.split("|")
             if len(parts) == 1:
@@ -136,7 +139,9 @@ class _Snapshot:
                 replies.add_metric([parts[1]], float(value))
             elif parts[0] == "ev" and len(parts) == 3:
                 events.add_metric(parts[1:], float(value))
-        yield from (outcomes, detailed, replies, events)
+            elif parts[0] == "wh" and len(parts) == 2:
+                hooks.add_metric(parts[1:], float(value))
+        yield from (outcomes, detailed, replies, events, hooks)
 
     def _histograms(self) -> Iterator[Metric]:
         for name, bounds in BUCKETS.items():

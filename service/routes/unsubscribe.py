@@ -14,7 +14,7 @@ from html import escape
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from service import audit, recipients, tokens
+from service import audit, outbox, recipients, tokens
 from service.deps import SettingsDep, StoreDep
 from service.models import iso
 
@@ -64,6 +64,8 @@ async def unsubscribe(token: str, request: Request, settings: SettingsDep, store
         await recipients.suppress(store.redis, email, reason="unsubscribed from all emails", at=iso(now))
     else:
         await recipients.set_preferences(store.redis, email, {category: False})
+    await outbox.publish(store.redis, "recipient.unsubscribed", at=now, email=email,
+                         category="all" if everything else category)
     await audit.record(
         store.redis, actor=email, action="unsubscribe", target=email, at=now,
         retention_seconds=settings.audit_retention_seconds,

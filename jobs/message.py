@@ -44,6 +44,9 @@ def build_message(
         ("To", formataddr((_one_line(to_name or ""), to_email), charset="utf-8")),
         ("Subject", _text_header(rendered.subject)),
         ("X-Herald-Notification", _one_line(notification_id)),
+        # Postmark replaces the Message-ID and strips X-PM-* headers, keeping this one as the
+        # metadata its bounce webhooks return: the way back from a Postmark bounce.
+        ("X-PM-Metadata-herald_notification", _one_line(notification_id)),
     ]
     if list_id:
         # Filters and list servers key on it; a List-Unsubscribe without one reads as a half-made list.

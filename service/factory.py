@@ -21,7 +21,8 @@ from service.dashboard import web as dashboard_web
 from service.routes import (
     audit, batch, dashboard, digests, health, login, mailbox, notifications, recipients, templates, unsubscribe,
 )
-from service.routes import reports, webhooks as webhook_routes
+from service.providers import HttpSnsClient
+from service.routes import inbound, reports, webhooks as webhook_routes
 from service.settings import Settings, load_settings
 from service.store import Store
 from service.templates import Catalog, load_catalog
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.state.settle_heap = settle_heap
     app.state.catalog = catalog or load_catalog(settings.templates_dir)
     app.state.metrics = WebMetrics()
+    app.state.sns = HttpSnsClient()  # tests hand in their own, as with every other client
     app.state.accept_context = Context.from_settings(settings, app.state.catalog, actor="")
     errors.install(app)
     dashboard_web.install(app)
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
                    login, dashboard, mailbox):
         app.include_router(module.router)
     app.include_router(reports.router)
+    app.include_router(inbound.router)
     app.include_router(webhook_routes.router)
     bodies.document(app, NotificationIn)  # POST /v1/notifications reads it by hand
     return app

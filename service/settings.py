@@ -65,7 +65,8 @@ class Settings(BaseSettings):
     soft_bounce_limit: int = Field(default=5, ge=1)
     soft_bounce_days: float = Field(default=3, ge=0)
     # Provider webhooks (POST /v1/inbound/{provider}); a provider left unconfigured is refused (401).
-    ses_topic_arns: Annotated[list[str], NoDecode] = Field(default_factory=list)  # empty: any verified topic
+    # SES needs one of these: anyone can sign an SNS message, from a topic of their own.
+    ses_topic_arns: Annotated[list[str], NoDecode] = Field(default_factory=list)  # topics whose signed messages count
     ses_webhook_secret: str | None = None  # HTTP Basic password instead of the SNS signature
     postmark_webhook_secret: str | None = None  # HTTP Basic password set in Postmark's webhook URL
     sendgrid_webhook_public_key: str | None = None  # base64 DER (ECDSA P-256), from SendGrid's settings

@@ -14,7 +14,7 @@ from jobs.message import _date, build_message
 from service.templates import Rendered
 
 INJECTION = "\r\nBcc: evil@x.test"
-HEADERS = {"message-id", "date", "from", "to", "subject", "x-herald-notification", "mime-version", "content-type",
+HEADERS = {"message-id", "date", "from", "to", "subject", "x-herald-notification", "x-pm-metadata-herald_notification", "mime-version", "content-type",
            "content-transfer-encoding"}
 
 

@@ -22,7 +22,7 @@ from service.routes import (
     audit, batch, dashboard, digests, health, login, mailbox, notifications, recipients, templates, unsubscribe,
 )
 from service.providers import HttpSnsClient
-from service.routes import inbound, reports, webhooks as webhook_routes
+from service.routes import dashboard_webhooks, inbound, reports, webhooks as webhook_routes
 from service.settings import Settings, load_settings
 from service.store import Store
 from service.templates import Catalog, load_catalog
@@ -80,5 +80,6 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app.include_router(reports.router)
     app.include_router(inbound.router)
     app.include_router(webhook_routes.router)
+    app.include_router(dashboard_webhooks.router)
     bodies.document(app, NotificationIn)  # POST /v1/notifications reads it by hand
     return app

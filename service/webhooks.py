@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
 from service import jsonio
@@ -165,6 +166,12 @@ async def record_attempt(redis: Redis, delivery_id: str, attempt: dict[str, Any]
         pipe.pexpire(attempts_key(delivery_id), max(await redis.pttl(delivery_key(delivery_id)), 1000))
         pipe.hincrby(f"{PREFIX}stats", f"wh|{outcome}", 1)
         await pipe.execute()
+
+
+async def replay(queue: ArqRedis, found: dict[str, Any]) -> None:
+    """Sends a finished delivery again, on the schedule from its start (attempts so far are kept)."""
+    await queue.hset(delivery_key(found["id"]), mapping={"status": "pending", "round_start": len(found["attempts"])})
+    await queue.enqueue_job(DELIVER_WEBHOOK_JOB, found["id"], _job_id=found["id"], _queue_name=WEBHOOK_QUEUE_NAME)
 
 
 async def set_delivery_status(redis: Redis, delivery_id: str, status: str) -> None:

@@ -13,7 +13,6 @@ from service.deps import ActorDep, QueueDep, SettingsDep, StoreDep
 from service.errors import V1_RESPONSES, unprocessable
 from service.models import iso
 from service.outbox import EVENT_TYPES
-from service.webhooks import DELIVER_WEBHOOK_JOB, WEBHOOK_QUEUE_NAME
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=V1_RESPONSES)
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
@@ -103,9 +102,7 @@ async def replay_delivery(endpoint_id: str, delivery_id: str, actor: ActorDep, s
         raise HTTPException(409, "the delivery is still being attempted")
     if endpoint["status"] != "enabled":
         raise HTTPException(409, "the endpoint is disabled: enable it first")
-    await store.redis.hset(webhooks.delivery_key(delivery_id),
-                           mapping={"status": "pending", "round_start": len(found["attempts"])})
-    await queue.enqueue_job(DELIVER_WEBHOOK_JOB, delivery_id, _job_id=delivery_id, _queue_name=WEBHOOK_QUEUE_NAME)
+    await webhooks.replay(queue, found)
     await _audit(store, settings, actor, "webhook.replay", delivery_id, datetime.now(UTC), {"endpoint": endpoint_id})
     return await _delivery(store, endpoint_id, delivery_id)
 

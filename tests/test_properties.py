@@ -23,7 +23,7 @@ text = st.text(st.characters(codec="utf-8"), max_size=120)
 
 
 HEADERS = {b"content-type", b"mime-version", b"content-transfer-encoding", b"message-id", b"date", b"from",
-           b"to", b"subject", b"x-herald-notification"}
+           b"to", b"subject", b"x-herald-notification", b"x-pm-metadata-herald_notification"}
 INJECTIONS = ["x\r\nBcc: evil@x.test", "x\nSubject: other", "x\rX-Evil: 1", "\r\n\r\nbody", "a\u2028b\x85c"]
 
 

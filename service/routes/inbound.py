@@ -24,7 +24,14 @@ async def get_sns(request: Request) -> providers.SnsClient:
 SnsDep = Annotated[providers.SnsClient, Depends(get_sns)]
 
 
-@router.post("/{provider}")
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not the provider's shape"},
+    401: {"description": "The signature or shared secret does not verify; nothing is recorded"},
+    404: {"description": "Not one of the providers Herald reads"},
+}
+
+
+@router.post("/{provider}", responses=_RESPONSES)
 async def receive(provider: str, request: Request, settings: SettingsDep, events: EventsDep,
                   sns: SnsDep) -> dict[str, Any]:
     """Records the events a provider's webhook carries; answers how each was taken."""

@@ -11,13 +11,11 @@ from typing import Any
 import aiosmtplib
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from jobs.inbound import serve
 from service.embedded import free_port
-from service.factory import create_app
 from service.settings import Settings
-from tests.conftest import AUTH, drain, make_settings
+from tests.conftest import drain, make_settings
 from tests.support.smtp import ScriptedSMTP
 
 BOUNCE = "bounces@bounce.acme.test"
@@ -74,12 +72,13 @@ def bounce_settings(redis_url: str, smtp: ScriptedSMTP) -> Settings:
 
 
 @pytest.fixture
-async def api(bounce_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(bounce_settings)
-    async with LifespanManager(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://h.test",
-                                     headers=AUTH) as client:
-            yield client
+def settings(bounce_settings: Settings) -> Settings:
+    return bounce_settings  # conftest's app and client are built from it
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    return client
 
 
 async def _sent(api: httpx.AsyncClient, settings: Settings, smtp: ScriptedSMTP) -> tuple[dict[str, Any], Any]:

@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from arq.connections import create_pool
-from asgi_lifespan import LifespanManager
 
 from jobs import webhook_dispatch as dispatch
 from jobs.worker import _redis_settings
-from service.factory import create_app
 from service.queue import job_deserializer, job_serializer
 from service.settings import Settings
 from service.webhooks import WEBHOOK_QUEUE_NAME
-from tests.conftest import AUTH, make_settings
+from tests.conftest import make_settings
 from tests.service.test_lanes import _run_worker, _until
 from tests.support.receiver import Answer, Receiver
 from tests.support.smtp import ScriptedSMTP
@@ -35,13 +32,13 @@ def hook_settings(redis_url: str, smtp: ScriptedSMTP) -> Settings:
 
 
 @pytest.fixture
-async def api(hook_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(hook_settings)
-    async with LifespanManager(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://h.test",
-                                     headers=AUTH) as client:
-            client.app = app  # type: ignore[attr-defined]
-            yield client
+def settings(hook_settings: Settings) -> Settings:
+    return hook_settings  # conftest's app and client are built from it
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    return client
 
 
 @pytest.fixture
@@ -155,12 +152,12 @@ async def _until_status(api: httpx.AsyncClient, path: str, status: str) -> None:
     raise AssertionError(f"the delivery never became {status}")
 
 
-async def test_handing_an_event_out_twice_is_one_delivery_and_one_job(api, hook_settings, receiver):
+async def test_handing_an_event_out_twice_is_one_delivery_and_one_job(api, app, hook_settings, receiver):
     await register(api, receiver, ["recipient.unsubscribed"])
     redis = await create_pool(_redis_settings(hook_settings.redis_url), job_serializer=job_serializer,
                               job_deserializer=job_deserializer)
     try:
-        ctx = {"redis": redis, "settings": hook_settings, "store": api.app.state.store}  # type: ignore[attr-defined]
+        ctx = {"redis": redis, "settings": hook_settings, "store": app.state.store}
         fields = {"type": "recipient.unsubscribed", "at": "2026-12-06T10:00:00.000Z", "email": "a@example.com",
                   "category": "marketing"}
         first = await dispatch.dispatch(ctx, "1765000000000-0", fields)

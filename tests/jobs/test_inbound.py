@@ -67,13 +67,9 @@ async def inbound(settings: Settings) -> AsyncIterator[int]:
 
 
 @pytest.fixture
-def bounce_settings(redis_url: str, smtp: ScriptedSMTP) -> Settings:
+def settings(redis_url: str, smtp: ScriptedSMTP) -> Settings:
+    # overrides conftest's, so the app and client it builds use these
     return make_settings(redis_url=redis_url, smtp_url=smtp.url, bounce_address=BOUNCE)
-
-
-@pytest.fixture
-def settings(bounce_settings: Settings) -> Settings:
-    return bounce_settings  # conftest's app and client are built from it
 
 
 @pytest.fixture
@@ -88,11 +84,11 @@ async def _sent(api: httpx.AsyncClient, settings: Settings, smtp: ScriptedSMTP) 
     return created, mail
 
 
-async def test_a_dsn_to_the_verp_address_makes_the_notification_bounced(api, bounce_settings, smtp):
-    created, mail = await _sent(api, bounce_settings, smtp)
+async def test_a_dsn_to_the_verp_address_makes_the_notification_bounced(api, settings, smtp):
+    created, mail = await _sent(api, settings, smtp)
     assert mail.mail_from.startswith("bounces+") and mail.mail_from.endswith("@bounce.acme.test")
     report = dsn(mail.raw)
-    async with inbound(bounce_settings) as port:
+    async with inbound(settings) as port:
         await send_null(report, mail.mail_from, port)
         await send_null(report, mail.mail_from, port)
     got = (await api.get(f"/v1/notifications/{created['id']}")).json()
@@ -103,23 +99,23 @@ async def test_a_dsn_to_the_verp_address_makes_the_notification_bounced(api, bou
     assert entry["email"] == "ada@example.com" and entry["reason"].startswith("bounce")
 
 
-async def test_a_report_without_its_token_is_found_from_the_returned_headers(api, bounce_settings, smtp):
-    created, mail = await _sent(api, bounce_settings, smtp)
-    async with inbound(bounce_settings) as port:
+async def test_a_report_without_its_token_is_found_from_the_returned_headers(api, settings, smtp):
+    created, mail = await _sent(api, settings, smtp)
+    async with inbound(settings) as port:
         await send_null(dsn(mail.raw, action="delayed", status="4.4.7"), BOUNCE, port)
     got = (await api.get(f"/v1/notifications/{created['id']}")).json()
     assert got["status"] == "sent" and [e["type"] for e in got["events"]] == ["delayed"]
 
 
-async def test_mail_for_anyone_else_is_refused_at_rcpt(bounce_settings):
-    async with inbound(bounce_settings) as port:
+async def test_mail_for_anyone_else_is_refused_at_rcpt(settings):
+    async with inbound(settings) as port:
         with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
             await aiosmtplib.send(b"Subject: hi\r\n\r\nhello\r\n", sender="x@example.com",
                                   recipients=["ceo@acme.test"], hostname="127.0.0.1", port=port)
 
 
-async def test_mail_it_cannot_read_is_kept_as_unparsed_not_dropped(api, bounce_settings):
-    async with inbound(bounce_settings) as port:
+async def test_mail_it_cannot_read_is_kept_as_unparsed_not_dropped(api, settings):
+    async with inbound(settings) as port:
         await aiosmtplib.send(b"Subject: hello\r\n\r\njust saying hi\r\n", sender="x@example.com",
                               recipients=["postmaster@bounce.acme.test"], hostname="127.0.0.1", port=port)
     [item] = (await api.get("/v1/reports/unmatched")).json()["items"]

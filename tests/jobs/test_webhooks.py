@@ -26,14 +26,10 @@ WELCOME = {"template": "user.welcome", "to": "ada@example.com", "context": {"nam
 
 
 @pytest.fixture
-def hook_settings(redis_url: str, smtp: ScriptedSMTP) -> Settings:
+def settings(redis_url: str, smtp: ScriptedSMTP) -> Settings:
+    # overrides conftest's, so the app and client it builds use these
     return make_settings(redis_url=redis_url, smtp_url=smtp.url, webhook_allow_private=True,
                          webhook_retry_seconds=[0, 0.2, 0.2, 0.2, 0.2])
-
-
-@pytest.fixture
-def settings(hook_settings: Settings) -> Settings:
-    return hook_settings  # conftest's app and client are built from it
 
 
 @pytest.fixture
@@ -54,11 +50,11 @@ async def register(api: httpx.AsyncClient, receiver: Receiver, events: list[str]
     return response.json()
 
 
-async def test_a_sent_notification_reaches_the_receiver_signed(api, hook_settings, receiver, smtp):
+async def test_a_sent_notification_reaches_the_receiver_signed(api, settings, receiver, smtp):
     endpoint = await register(api, receiver, ["notification.sent"])
     assert endpoint["secret"].startswith("whsec_")
     assert "secret" not in (await api.get(f"/v1/webhooks/{endpoint['id']}")).json()
-    async with _run_worker(hook_settings):
+    async with _run_worker(settings):
         created = (await api.post("/v1/notifications", json=WELCOME)).json()
         [request] = await receiver.wait_for(1)
     assert request.verified
@@ -72,10 +68,10 @@ async def test_a_sent_notification_reaches_the_receiver_signed(api, hook_setting
 
 
 async def test_a_receiver_down_for_a_while_loses_nothing_and_gets_each_event_under_one_id(
-        api, hook_settings, receiver, smtp):
+        api, settings, receiver, smtp):
     endpoint = await register(api, receiver, ["notification.sent"])
     receiver.down()
-    async with _run_worker(hook_settings):
+    async with _run_worker(settings):
         ids = [(await api.post("/v1/notifications", json=WELCOME | {"to": f"u{n}@example.com"})).json()["id"]
                for n in range(5)]
         await _until(lambda: len(smtp.received) == 5, "the mail sent")
@@ -92,10 +88,10 @@ async def test_a_receiver_down_for_a_while_loses_nothing_and_gets_each_event_und
     assert all(d["attempts"][0]["outcome"] == "error" for d in deliveries)
 
 
-async def test_a_retry_carries_the_same_webhook_id_and_honours_retry_after(api, hook_settings, receiver, smtp):
+async def test_a_retry_carries_the_same_webhook_id_and_honours_retry_after(api, settings, receiver, smtp):
     endpoint = await register(api, receiver, ["notification.sent"])
     receiver.script = [Answer(503, {"Retry-After": "1"}), Answer(500)]
-    async with _run_worker(hook_settings):
+    async with _run_worker(settings):
         await api.post("/v1/notifications", json=WELCOME)
         first, second, third = await receiver.wait_for(3)
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == third.headers["webhook-id"]
@@ -105,10 +101,10 @@ async def test_a_retry_carries_the_same_webhook_id_and_honours_retry_after(api, 
     assert [a["status_code"] for a in delivery["attempts"]] == [503, 500, 204]
 
 
-async def test_410_disables_the_endpoint_and_later_events_are_not_sent(api, hook_settings, receiver, smtp):
+async def test_410_disables_the_endpoint_and_later_events_are_not_sent(api, settings, receiver, smtp):
     endpoint = await register(api, receiver, ["notification.sent"])
     receiver.default = Answer(410)
-    async with _run_worker(hook_settings):
+    async with _run_worker(settings):
         await api.post("/v1/notifications", json=WELCOME)
         await receiver.wait_for(1)
         await _until(lambda: len(smtp.received) == 1, "the mail sent")
@@ -122,8 +118,8 @@ async def test_410_disables_the_endpoint_and_later_events_are_not_sent(api, hook
 
 
 async def test_a_redirect_is_a_failure_not_followed_and_a_failed_delivery_can_be_replayed(
-        api, hook_settings, receiver, smtp):
-    settings = hook_settings.model_copy(update={"webhook_retry_seconds": [0, 0.1]})
+        api, settings, receiver, smtp):
+    settings = settings.model_copy(update={"webhook_retry_seconds": [0, 0.1]})
     endpoint = await register(api, receiver, ["notification.sent"])
     receiver.default = Answer(302, {"Location": "http://127.0.0.1:1/elsewhere"})
     async with _run_worker(settings):
@@ -152,12 +148,12 @@ async def _until_status(api: httpx.AsyncClient, path: str, status: str) -> None:
     raise AssertionError(f"the delivery never became {status}")
 
 
-async def test_handing_an_event_out_twice_is_one_delivery_and_one_job(api, app, hook_settings, receiver):
+async def test_handing_an_event_out_twice_is_one_delivery_and_one_job(api, app, settings, receiver):
     await register(api, receiver, ["recipient.unsubscribed"])
-    redis = await create_pool(_redis_settings(hook_settings.redis_url), job_serializer=job_serializer,
+    redis = await create_pool(_redis_settings(settings.redis_url), job_serializer=job_serializer,
                               job_deserializer=job_deserializer)
     try:
-        ctx = {"redis": redis, "settings": hook_settings, "store": app.state.store}
+        ctx = {"redis": redis, "settings": settings, "store": app.state.store}
         fields = {"type": "recipient.unsubscribed", "at": "2026-12-06T10:00:00.000Z", "email": "a@example.com",
                   "category": "marketing"}
         first = await dispatch.dispatch(ctx, "1765000000000-0", fields)
@@ -168,9 +164,9 @@ async def test_handing_an_event_out_twice_is_one_delivery_and_one_job(api, app, 
         await redis.aclose()
 
 
-async def test_an_endpoint_gets_only_the_types_it_subscribed_to(api, hook_settings, receiver, smtp):
+async def test_an_endpoint_gets_only_the_types_it_subscribed_to(api, settings, receiver, smtp):
     await register(api, receiver, ["notification.cancelled"])
-    async with _run_worker(hook_settings):
+    async with _run_worker(settings):
         await api.post("/v1/notifications", json=WELCOME)
         later = (await api.post("/v1/notifications", json=WELCOME | {"delay": 3600})).json()
         await _until(lambda: len(smtp.received) == 1, "the mail sent")
@@ -180,10 +176,10 @@ async def test_an_endpoint_gets_only_the_types_it_subscribed_to(api, hook_settin
     assert json.loads(request.body)["type"] == "notification.cancelled" and len(receiver.received) == 1
 
 
-async def test_a_slow_receiver_does_not_hold_up_email(api, hook_settings, receiver, smtp):
+async def test_a_slow_receiver_does_not_hold_up_email(api, settings, receiver, smtp):
     await register(api, receiver, ["notification.sent"])
     receiver.default = Answer(204, wait=3)
-    settings = hook_settings.model_copy(update={"worker_max_jobs": 2, "webhook_max_jobs": 2})
+    settings = settings.model_copy(update={"worker_max_jobs": 2, "webhook_max_jobs": 2})
     async with _run_worker(settings):
         for n in range(20):
             await api.post("/v1/notifications", json=WELCOME | {"to": f"s{n}@example.com"})

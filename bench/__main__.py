@@ -11,7 +11,7 @@ import os
 import platform
 import time
 
-from bench import compare, delivery, events, lanes, latency, memory, roundtrips, scaleout
+from bench import channels, compare, delivery, events, lanes, latency, memory, roundtrips, scaleout
 
 
 def parse_args() -> argparse.Namespace:
@@ -21,8 +21,8 @@ def parse_args() -> argparse.Namespace:
                         help="WORKER_MAX_JOBS for part 2 (default 100, as in the figures before 200 became the default)")
     parser.add_argument("--requests", type=int, help="measured POSTs in part 1 (default 5,000; --quick 1,000)")
     parser.add_argument("--notifications", type=int, help="notifications in part 2 (default 2,000; --quick 300)")
-    parser.add_argument("--part", choices=("latency", "roundtrips", "delivery", "lanes", "events", "scaleout", "memory",
-                                           "all", "peers"),
+    parser.add_argument("--part", choices=("latency", "roundtrips", "delivery", "lanes", "events", "channels", "scaleout",
+                                           "memory", "all", "peers"),
                         default="all")
     parser.add_argument("--targets", type=compare.parse_targets, default=list(compare.TARGETS),
                         help=f"for --part peers, comma-separated (default all: {','.join(compare.TARGETS)})")
@@ -52,6 +52,8 @@ async def main(args: argparse.Namespace) -> None:
         await lanes.run(newsletters=2000 if args.quick else 10_000, resets=5 if args.quick else 10)
     if args.part in ("events", "all"):
         await events.run(reports=500 if args.quick else 2000)
+    if args.part in ("channels", "all"):
+        await channels.run(inbox_items=500 if args.quick else 2000, slack_messages=500 if args.quick else 2000)
     if args.part in ("scaleout", "all"):
         await scaleout.run(notifications=args.notifications, requests=args.requests)
     if args.part in ("memory", "all"):

@@ -17,16 +17,15 @@ from typing import Any, TypeVar
 from arq import Retry
 from redis.exceptions import RedisError
 
+from jobs import channels
 from jobs.backoff import backoff_seconds
-from jobs.message import build_message
 from jobs.smtp import Outcome
-from service import jsonio, logs, recipients, tokens, verp
+from service import logs, recipients
 from service.metrics import delivery_counts
 from service.models import iso
 from service.queue import BULK_QUEUE_NAME
-from service.keys import recipient_email
+from service.keys import recipient_email, record_key
 from service.store import Claim, Store
-from service.templates import ALWAYS_SENT, RENDER_ERRORS
 
 log = logging.getLogger("herald.deliver")
 EARLY_TOLERANCE_MS = 1000
@@ -103,49 +102,22 @@ async def _interrupted(ctx: dict[str, Any], record: dict[str, Any]) -> bool:
 
 
 async def _attempt_send(ctx: dict[str, Any], record: dict[str, Any], n: int) -> str:
-    settings = ctx["settings"]
     started = time.monotonic()
-    to = jsonio.loads(record["to"])
-    try:
-        unsubscribe_url = _unsubscribe_url(settings, to["email"], record["category"])
-        rendered = ctx["catalog"].render(
-            record["template"], record["locale"], jsonio.loads(record["context"]),
-            notification_id=record["id"], unsubscribe_url=unsubscribe_url,
-        )
-        message = build_message(
-            notification_id=record["id"],
-            message_id=record["message_id"],
-            mail_from=settings.mail_from,
-            to_email=to["email"],
-            to_name=to.get("name"),
-            rendered=rendered,
-            unsubscribe_url=unsubscribe_url,
-            list_id=f"{record['template']}.{settings.mail_domain}" if unsubscribe_url else None,
-        )
-    except RENDER_ERRORS as exc:
-        outcome = Outcome("rejected", None, f"rendering failed: {type(exc).__name__}: {exc}", smtp=False)
-    except Exception as exc:  # noqa: BLE001 - never lose a notification to a bug: record it, retry
-        log.exception("preparing %s failed", record["id"])
-        outcome = Outcome("error", None, f"unexpected {type(exc).__name__}: {exc}", smtp=False)
-    else:
-        outcome = await ctx["mailer"].send(message, sender=_envelope_sender(ctx, record), recipient=to["email"])
-        if ctx.get("throttle") is not None:
-            await ctx["throttle"].observe(outcome)
+    if reason := await _fallback_unneeded(ctx, record):
+        attempt = _attempt(n, "cancelled", None, reason, started)
+        await _finish(ctx["store"], record, attempt, smtp=False, status="cancelled", error=reason)
+        _log("notification.cancelled", record, attempt)
+        return "cancelled"
+    outcome = await channels.send(ctx, record)
     return await _record(ctx, record, n, outcome, started)
 
 
-def _envelope_sender(ctx: dict[str, Any], record: dict[str, Any]) -> str:
-    """MAIL FROM: with a bounce address, one that names the notification (service.verp)."""
-    settings = ctx["settings"]
-    if settings.bounce_address is None:
-        return ctx["envelope_from"]
-    return verp.envelope_sender(settings.bounce_address, settings.secret_key, record["message_id"])
-
-
-def _unsubscribe_url(settings: Any, email: str, category: str) -> str | None:
-    if category in ALWAYS_SENT:
+async def _fallback_unneeded(ctx: dict[str, Any], record: dict[str, Any]) -> str | None:
+    """An escalation (`fallback`) goes only if its inbox item is still unread."""
+    if not (first := record.get("fallback_of")):
         return None
-    return f"{settings.public_url}/u/{tokens.make(settings.secret_key, email=email, category=category)}"
+    [read_at] = await ctx["store"].redis.hmget(record_key(first), ["read_at"])
+    return f"not needed: the inbox item was read at {read_at.decode()}" if read_at else None
 
 
 async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: Outcome, started: float) -> str:
@@ -173,7 +145,9 @@ async def _record(ctx: dict[str, Any], record: dict[str, Any], n: int, outcome: 
                       failed_ms=int(_now().timestamp() * 1000))
         _log("notification.failed", record, attempt)
         return "failed"
-    delay = backoff_seconds(tries, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+    # A server that said how long to wait (Slack's 429 Retry-After) is believed, within reason.
+    delay = max(backoff_seconds(tries, base=settings.retry_base_seconds, cap=settings.retry_max_seconds),
+                outcome.retry_after or 0)
     next_ms = int((_now().timestamp() + delay) * 1000)
     fields = {"status": "retrying", "due_ms": next_ms, "error": outcome.detail}
     await _persist(lambda: store.transition(

@@ -50,7 +50,8 @@ class Outcome:
     kind: Kind
     code: int | None
     detail: str
-    smtp: bool = True  # False: the attempt ended before any SMTP conversation (rendering failed)
+    smtp: bool = True  # False: no SMTP conversation (rendering failed, or another channel)
+    retry_after: float | None = None  # seconds the server asked us to wait (another channel's 429)
 
 
 def classify(exc: BaseException) -> Outcome:

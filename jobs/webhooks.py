@@ -14,13 +14,13 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 from arq import Retry
 from standardwebhooks import Webhook
 
+from jobs.retry_after import retry_after
 from service import logs, ssrf, webhooks
 from service.models import iso
 
@@ -104,20 +104,4 @@ def _classify(response: httpx.Response) -> Result:
         return Result("gone", code, text or "Gone: the endpoint is disabled")
     if 300 <= code < 400:
         text = f"redirect to {response.headers.get('location', '?')} (not followed) {text}".strip()
-    return Result("failed", code, text, _retry_after(response.headers.get("retry-after")))
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds, or an HTTP date (RFC 9110 section 10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return Result("failed", code, text, retry_after(response.headers.get("retry-after")))

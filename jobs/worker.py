@@ -10,6 +10,7 @@ from datetime import UTC
 from typing import Any
 
 import arq.worker
+import httpx
 from arq import cron
 from arq.connections import RedisSettings
 from redis.asyncio.retry import Retry as RedisRetry
@@ -27,6 +28,7 @@ from jobs.prune import prune_indexes
 from jobs.sweeper import sweep
 from jobs.throttle import SendThrottle
 from service import heap, logs
+from service.channels import http_secret as channel_secret
 from service.accept import Context
 from service.queue import BULK_QUEUE_NAME, DELIVER_JOB, FLUSH_DIGESTS_JOB, QUEUE_NAME, job_deserializer, job_serializer
 from service.settings import Settings, load_settings
@@ -53,6 +55,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     # As many idle connections as concurrent sends: a smaller pool reconnects on every burst.
     ctx["mailer"] = Mailer(smtp, max_idle_connections=settings.worker_max_jobs)
     ctx["envelope_from"] = parseaddr(settings.mail_from)[1]
+    # The slack and http channels' client: no redirects (a 3xx is the receiver's answer, not a hop).
+    ctx["channel_http"] = httpx.AsyncClient(timeout=settings.channel_timeout_seconds, follow_redirects=False,
+                                            headers={"user-agent": "Herald/1"})
+    ctx["http_channel_secret"] = channel_secret(settings)
     ctx["throttle"] = None
     # Waiting for the send rate must leave room for the send itself, within the job's timeout and
     # within the SIGTERM grace: beyond that, the job goes back to the queue.
@@ -77,6 +83,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await webhook_dispatch.stop(ctx)
     if "mailer" in ctx:
         await ctx["mailer"].close()
+    if "channel_http" in ctx:
+        await ctx["channel_http"].aclose()
 
 
 def _redis_settings(url: str) -> RedisSettings:

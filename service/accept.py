@@ -9,11 +9,11 @@ notification whose job went missing later (an expired job, a flushed queue).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service import audit
+from service import audit, fanout, profiles
 from service.ids import new_id
 from service.models import NotificationIn, iso, missing_detail, test_tld
 from service.queue import deliver_job, lane
@@ -88,43 +88,66 @@ def schedule_time(delay: float | None, send_at: datetime | None, now: datetime) 
     return now
 
 
-def _check_template(catalog: Catalog, request: NotificationIn) -> Template:
+def _check_email(catalog: Catalog, request: NotificationIn, locale: str | None) -> None:
     """Render once now, so that a context the template cannot use fails here and not in the worker."""
     try:
-        template = catalog.get(request.template)
-        if catalog.fits(template.key, request.locale, request.context, MAX_RENDERED_CHARS):
-            return template
-        rendered = catalog.render(template.key, request.locale, request.context)
-    except TemplateNotFound:
-        raise Rejected(["body", "template"], f"unknown template {request.template!r}") from None
+        if catalog.fits(request.template, locale, request.context, MAX_RENDERED_CHARS):
+            return
+        rendered = catalog.render(request.template, locale, request.context)
     except MissingVariables as exc:
-        err = Rejected(["body", "context"], str(exc))
-        err.detail = missing_detail(exc.names)
-        raise err from None
+        raise fanout.Unfit(["body", "context"], str(exc), exc.names) from None
     except RENDER_ERRORS as exc:
-        raise Rejected(["body", "context"], f"the template cannot render this context: {exc}") from None
+        raise fanout.Unfit(["body", "context"], f"the template cannot render this context: {exc}") from None
     size = len(rendered.subject) + len(rendered.text) + len(rendered.html or "")
     if size > MAX_RENDERED_CHARS:
-        raise Rejected(["body", "context"], f"the rendered email would be {size} characters; "
-                                           f"the limit is {MAX_RENDERED_CHARS}")
-    return template
+        raise fanout.Unfit(["body", "context"], f"the rendered email would be {size} characters; "
+                                               f"the limit is {MAX_RENDERED_CHARS}")
 
 
-def prepare(request: NotificationIn, ctx: Context, *, now: datetime) -> NewRecord:
-    template = _check_template(ctx.catalog, request)
+def _plan(request: NotificationIn, ctx: Context, profile: dict[str, Any] | None
+          ) -> tuple[Template, fanout.Who, dict[str, dict[str, Any]]]:
+    """The template, the recipient and each channel's address, every part checked; or Rejected."""
+    try:
+        who = fanout.resolve(request, profile)
+        if request.to is not None:
+            _check_recipient(request, request.to.email, ctx)
+        template = ctx.catalog.get(request.template)
+        wanted, all_needed = fanout.channels(request, template)
+        found = fanout.with_fallback(request, template, fanout.addresses(wanted, who, all_needed=all_needed), who,
+                                     named=all_needed)
+        if "email" in found:
+            if request.to is None:
+                _check_recipient(request, who.email or "", ctx)
+            _check_email(ctx.catalog, request, who.locale)
+        for channel in found.keys() - {"email"}:
+            fanout.check_part(ctx.catalog, request, channel, who.locale)
+    except TemplateNotFound:
+        raise Rejected(["body", "template"], f"unknown template {request.template!r}") from None
+    except fanout.Unfit as exc:
+        err = Rejected(exc.loc, str(exc))
+        if exc.names:
+            err.detail = missing_detail(exc.names)
+        raise err from None
+    return template, who, found
+
+
+def prepare(request: NotificationIn, ctx: Context, *, now: datetime,
+            profile: dict[str, Any] | None = None) -> NewRecord:
+    template, who, found = _plan(request, ctx, profile)
     due = _due(request, now)
     scheduled = request.send_at is not None or request.delay is not None
     notification_id = request.idempotency_key or new_id()
     now_ms = int(now.timestamp() * 1000)
     due_ms = int(due.timestamp() * 1000)
-    record = {
+    base = {
         "id": notification_id,
         "template": template.key,
         "template_version": template.version,
-        "locale": template.resolve_locale(request.locale),
+        "locale": template.resolve_locale(who.locale),
         "category": template.category,
-        "to": request.recipient.model_dump(mode="json"),
-        "to_email": request.recipient.email.lower(),
+        "to": {"email": who.email, "name": who.name},
+        "to_email": who.key,
+        "recipient": who.recipient_id,
         "context": request.context,
         "status": "scheduled" if scheduled else "queued",
         "created_at": iso(now),
@@ -139,38 +162,60 @@ def prepare(request: NotificationIn, ctx: Context, *, now: datetime) -> NewRecor
         "attempt_count": 0,
         "queue": lane(template.category, batch=ctx.batch, bulk_lane=ctx.bulk_lane),
     }
+    first, *others = fanout.delivery_records(base, found, fallback=request.fallback)
     ttl = ctx.retention + int((due - now).total_seconds())
-    detail = {"template": template.key, "to": record["to"]["email"]}
+    checked = None if template.category in ALWAYS_SENT else template.category
+    detail = {"template": template.key, "to": who.email or who.key}
+    if len(found) > 1:
+        detail["channels"] = list(found)
+    siblings = tuple(_new_record(r, ttl=ttl + (r["due_ms"] - due_ms) // 1000, due_ms=r["due_ms"], now_ms=now_ms,
+                                 category_checked=checked) for r in others)
     if request.digest:
         # Folded: kept until its digest has gone out (a period at most) plus the retention.
-        record["status"] = "digested"
-        record["digest"] = request.digest
+        first |= {"status": "digested", "digest": request.digest}
         ttl = ctx.retention + DIGEST_PERIOD_SECONDS[request.digest] * 2
-    return NewRecord(
-        record=record,
-        ttl=ttl,
-        due_ms=None if request.digest else due_ms,
-        job=None if request.digest else deliver_job(notification_id, score_ms=due_ms, expires_ms=ttl * 1000,
-                                                     now_ms=now_ms, queue=record["queue"]),
-        digest=request.digest,
-        category_checked=None if template.category in ALWAYS_SENT else template.category,
+    return replace(
+        _new_record(first, ttl=ttl, due_ms=due_ms, now_ms=now_ms, category_checked=checked, digest=request.digest),
+        siblings=siblings,
         audit=audit.entry(actor=ctx.actor, action="notification.create", target=notification_id,
                           detail=detail, at=now),
         audit_min_id=audit.min_id(now, ctx.audit_retention),
     )
 
 
-def _outcome(new: NewRecord, created: Created) -> Accepted:
+def _new_record(record: dict[str, Any], *, ttl: int, due_ms: int, now_ms: int, category_checked: str | None,
+                digest: str | None = None) -> NewRecord:
+    return NewRecord(
+        record=record,
+        ttl=ttl,
+        due_ms=None if digest else due_ms,
+        job=None if digest else deliver_job(record["id"], score_ms=due_ms, expires_ms=ttl * 1000,
+                                            now_ms=now_ms, queue=record["queue"]),
+        digest=digest,
+        category_checked=category_checked,
+    )
+
+
+def _refused(record: dict[str, Any], created: Created) -> dict[str, Any]:
+    if not created.refusal:
+        return record
+    reason = "recipient is suppressed"
+    if created.refusal == "opted_out":
+        reason = f"recipient opted out of {record['category']}"
+    return record | {"status": "suppressed", "error": reason}
+
+
+def _outcome(new: NewRecord, created: Created, siblings: Sequence[Created] = ()) -> Accepted:
     record = dict(new.record)
     if not created.created:
         if created.existing_fingerprint != record["fingerprint"]:
             raise Conflict(f"idempotency key {record['id']!r} was used for a different request")
         return Accepted(record["id"], created=False, record=None)
-    if created.refusal:
-        reason = "recipient is suppressed"
-        if created.refusal == "opted_out":
-            reason = f"recipient opted out of {record['category']}"
-        record |= {"status": "suppressed", "error": reason}
+    record = _refused(record, created)
+    if new.siblings:
+        written = [record, *(_refused(dict(s.record), c) for s, c in zip(new.siblings, siblings, strict=True))]
+        record["deliveries"] = [{"id": r["id"], "channel": r["channel"], "status": r["status"],
+                                 "error": r.get("error"), "fallback": bool(r.get("fallback_of"))} for r in written]
     return Accepted(record["id"], created=True, record=record)
 
 
@@ -178,34 +223,36 @@ async def accept_many(
     store: Store, prepared: Sequence[NewRecord | Rejected]
 ) -> list[Accepted | Rejected | Conflict]:
     """Write every prepared notification in one round trip; rejected ones pass through."""
-    valid = [p for p in prepared if isinstance(p, NewRecord)]
+    # Another channel's deliveries go before the first one's: once that exists, all of them do.
+    valid = [r for p in prepared if isinstance(p, NewRecord) for r in (*p.siblings, p)]
     results = iter(await store.create_many(valid)) if valid else iter(())
     out: list[Accepted | Rejected | Conflict] = []
     for item in prepared:
         if isinstance(item, Rejected):
             out.append(item)
             continue
+        siblings = [next(results) for _ in item.siblings]
         try:
-            out.append(_outcome(item, next(results)))
+            out.append(_outcome(item, next(results), siblings))
         except Conflict as exc:
             out.append(exc)
     return out
 
 
-def _check_recipient(request: NotificationIn, ctx: Context) -> None:
+def _check_recipient(request: NotificationIn, email: str, ctx: Context) -> None:
     """Mail to a testing name reaches no one: a production deployment says so at once."""
-    domain = request.recipient.email.rpartition("@")[2]
+    domain = email.rpartition("@")[2]
     if not ctx.allow_test_domains and test_tld(domain):
         raise Rejected(request.to_loc, f"{domain} is under a name reserved for testing (RFC 2606, RFC 6761); "
                                        "this deployment refuses it (ALLOW_TEST_DOMAINS is off)")
 
 
-def _prepare_or_reject(request: NotificationIn | Rejected, ctx: Context, now: datetime) -> NewRecord | Rejected:
+def _prepare_or_reject(request: NotificationIn | Rejected, ctx: Context, now: datetime,
+                       found: dict[str, dict[str, Any] | None]) -> NewRecord | Rejected:
     if isinstance(request, Rejected):
         return request
     try:
-        _check_recipient(request, ctx)
-        return prepare(request, ctx, now=now)
+        return prepare(request, ctx, now=now, profile=found.get(request.recipient) if request.recipient else None)
     except Rejected as exc:
         return exc
 
@@ -231,7 +278,9 @@ async def accept_requests(
     store: Store, ctx: Context, requests: Sequence[NotificationIn | Rejected], *, now: datetime
 ) -> list[Accepted | Rejected | Conflict]:
     """Any number of requests, each judged on its own; the valid ones written in one pipeline."""
-    outcomes = await accept_many(store, [_prepare_or_reject(r, ctx, now) for r in requests])
+    wanted = sorted({r.recipient for r in requests if isinstance(r, NotificationIn) and r.recipient})
+    found = dict(zip(wanted, await profiles.get_many(store.redis, wanted), strict=True))
+    outcomes = await accept_many(store, [_prepare_or_reject(r, ctx, now, found) for r in requests])
     return await _repeats(store, requests, outcomes)
 
 

@@ -32,7 +32,9 @@ def find_key(keys: Sequence[tuple[str, bytes]], given: bytes) -> tuple[str, byte
 
 def _protected(path: str) -> bool:
     # Providers' webhooks cannot send an API key; each is verified its provider's way instead.
-    return (path == "/v1" or path.startswith("/v1/")) and not path.startswith("/v1/inbound/")
+    # A browser reading its inbox shows a recipient token (service.routes.inbox) instead.
+    return ((path == "/v1" or path.startswith("/v1/")) and not path.startswith("/v1/inbound/")
+            and path != "/v1/inbox" and not path.startswith("/v1/inbox/"))
 
 
 class ApiKeyAuth:

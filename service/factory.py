@@ -22,7 +22,9 @@ from service.routes import (
     audit, batch, dashboard, digests, health, login, mailbox, notifications, recipients, templates, unsubscribe,
 )
 from service.providers import HttpSnsClient
-from service.routes import dashboard_webhooks, inbound, reports, webhooks as webhook_routes
+from service.routes import channels as channel_routes, dashboard_webhooks, inbound, inbox, inbox_demo, profiles, reports
+from service.routes import webhooks as webhook_routes
+from service.inbox_stream import Hub
 from service.settings import Settings, load_settings
 from service.store import Store
 from service.templates import Catalog, load_catalog
@@ -38,6 +40,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.store = Store(queue, retention_seconds=settings.retention_seconds)
     app.state.events = Events(app.state.store, settings)
     app.state.rate_buckets = {}
+    app.state.inbox_hub = Hub(queue)
     if not settings.api_keys:
         log.warning("API_KEYS is empty: every /v1 call will be refused")
     if app.state.settle_heap:
@@ -45,6 +48,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app.state.inbox_hub.close()
         await queue.aclose(close_connection_pool=True)
 
 
@@ -78,6 +82,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
                    login, dashboard, mailbox):
         app.include_router(module.router)
     app.include_router(reports.router)
+    for module in (profiles, inbox, channel_routes, inbox_demo):
+        app.include_router(module.router)
     app.include_router(inbound.router)
     app.include_router(webhook_routes.router)
     app.include_router(dashboard_webhooks.router)

@@ -81,4 +81,4 @@ def status_index(status: str) -> str:
 
 def recipient_email(record: Mapping[str, Any]) -> str:
     """A record's recipient address, lower-cased, as every index and list keys it."""
-    return record.get("to_email") or json.loads(record["to"])["email"].lower()
+    return record.get("to_email") or (json.loads(record["to"]).get("email") or "").lower()

@@ -7,6 +7,7 @@ and no worker needs a port of its own. Field names in that hash:
 
 - `<outcome>`: attempts by outcome, e.g. `sent` (the oldest form, kept);
 - `d|<outcome>|<template>|<category>`: the same by template and category;
+- `c|<channel>|<outcome>`: the same by channel (email, slack, http, inbox);
 - `smtp|<class>`: SMTP replies by class (`2xx`, `4xx`, `5xx`, `none` for no reply);
 - `ev|<type>|<source>`: delivery reports recorded (service.events), e.g. `ev|bounced|dsn`;
 - `wh|<outcome>`: webhook delivery attempts (jobs.webhooks), e.g. `wh|succeeded`;
@@ -42,7 +43,8 @@ def delivery_counts(outcome: str, attempt: Mapping[str, Any], record: Mapping[st
                     now_ms: int, smtp: bool = True) -> dict[str, float]:
     """What one recorded attempt adds to the workers' stats hash (see the module's docstring).
     `smtp`: the attempt talked to the SMTP server (a rendering failure does not)."""
-    counts: dict[str, float] = {outcome: 1, f"d|{outcome}|{record['template']}|{record['category']}": 1}
+    counts: dict[str, float] = {outcome: 1, f"d|{outcome}|{record['template']}|{record['category']}": 1,
+                                f"c|{record.get('channel') or 'email'}|{outcome}": 1}
     if smtp:
         code = attempt.get("smtp_code")
         counts[f"smtp|{code // 100}xx" if code else "smtp|none"] = 1
@@ -129,6 +131,8 @@ class _Snapshot:
                                      "by type and source", labels=["type", "source"])
         hooks = CounterMetricFamily("herald_webhook_deliveries", "Webhook delivery attempts by outcome",
                                     labels=["outcome"])
+        by_channel = CounterMetricFamily("herald_channel_deliveries", "Delivery attempts by channel and outcome",
+                                         labels=["channel", "outcome"])
         for field, value in sorted(self.stats.items()):
             parts = field.split("|")
             if len(parts) == 1:
@@ -141,7 +145,9 @@ class _Snapshot:
                 events.add_metric(parts[1:], float(value))
             elif parts[0] == "wh" and len(parts) == 2:
                 hooks.add_metric(parts[1:], float(value))
-        yield from (outcomes, detailed, replies, events, hooks)
+            elif parts[0] == "c" and len(parts) == 3:
+                by_channel.add_metric(parts[1:], float(value))
+        yield from (outcomes, detailed, replies, events, hooks, by_channel)
 
     def _histograms(self) -> Iterator[Metric]:
         for name, bounds in BUCKETS.items():

@@ -6,11 +6,9 @@ import hashlib
 import json
 import re
 from datetime import datetime
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, EMAIL_MAX_LENGTH
+from email_validator.rfc_constants import EMAIL_MAX_LENGTH
 from pydantic import (
     AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StringConstraints,
     ValidatorFunctionWrapHandler, WrapValidator, model_validator,
@@ -18,6 +16,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from service import jsonio
+from service.addresses import TEST_TLDS, normalize_email, test_tld  # noqa: F401 - also imported from here
+from service.channels import ChannelList, Fallback, HttpAddress, SlackAddress
 from service.templates import KEY_RE, LOCALE_RE
 
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
@@ -26,69 +26,6 @@ STATUSES = ("scheduled", "queued", "sending", "retrying", "sent", "failed", "can
             "bounced", "complained")
 MAX_CONTEXT_BYTES = 64 * 1024
 MAX_CONTEXT_DEPTH = 32
-
-
-# A local part of these characters, in dot-separated runs, is one email-validator accepts as it is
-# (RFC 5322 atext without its rarer symbols); anything else takes the full check.
-_PLAIN_LOCAL = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*")
-
-
-# The names RFC 2606 and RFC 6761 keep for testing: an address under one is never a real person's.
-TEST_TLDS = frozenset({"test", "example", "invalid", "localhost"})
-
-
-def normalize_email(value: str) -> str:
-    """The address as Herald stores and sends it: an internationalized domain in its ASCII
-    (IDNA) form. A non-ASCII local part would need SMTPUTF8, which Herald does not send.
-    Addresses under the testing names are checked as any other; whether they are accepted is
-    the deployment's choice (ALLOW_TEST_DOMAINS, service.accept).
-
-    The domain's check is the costly part of email-validator's (IDNA and UTS #46, char by char)
-    and most addresses share a few domains, so a plain local part at a domain email-validator has
-    already passed is answered from that verdict: the same answer, a tenth of the CPU."""
-    local, _, domain = value.rpartition("@")
-    if (value.isascii() and len(value) <= EMAIL_MAX_LENGTH and _PLAIN_LOCAL.fullmatch(local)
-            and local.lower() not in CASE_INSENSITIVE_MAILBOX_NAMES and _plain_domain(domain)):
-        return f"{local}@{domain.lower()}"
-    return _validated(value)
-
-
-def test_tld(domain: str) -> str | None:
-    """The testing name `domain` ends in, as written (`acme.test` → `test`), if it is under one."""
-    head, dot, tld = domain.rpartition(".")
-    return tld if dot and head and tld.lower() in TEST_TLDS else None
-
-
-def _checkable(domain: str) -> tuple[str, bool]:
-    """email-validator refuses the testing names outright (bar `.test` in its test mode): check
-    the rest of the domain under `.test` instead."""
-    tld = test_tld(domain)
-    return (domain[: -len(tld)] + "test", True) if tld else (domain, False)
-
-
-@lru_cache(maxsize=4096)
-def _plain_domain(domain: str) -> bool:
-    """Whether email-validator takes `domain` as it is, only lower-cased."""
-    checked, testing = _checkable(domain)
-    try:
-        address = validate_email(f"a@{checked}", check_deliverability=False, test_environment=testing)
-    except EmailNotValidError:
-        return False
-    return address.domain == address.ascii_domain == checked.lower()
-
-
-def _validated(value: str) -> str:
-    domain = value.rpartition("@")[2]
-    checked, testing = _checkable(domain)
-    try:
-        address = validate_email(value[: len(value) - len(domain)] + checked, check_deliverability=False,
-                                 test_environment=testing)
-    except EmailNotValidError as exc:
-        raise PydanticCustomError("value_error", "invalid email address: {reason}", {"reason": str(exc)}) from None
-    if address.ascii_email is None:
-        raise PydanticCustomError("value_error", "addresses with a non-ASCII local part (SMTPUTF8) are not supported")
-    tld = test_tld(domain)
-    return address.ascii_email[: -len("test")] + tld.lower() if tld else address.ascii_email
 
 
 def _single_line(value: str) -> str:
@@ -105,6 +42,8 @@ def _utf8(value: str) -> bytes:
         raise ValueError("must be valid Unicode text (no lone surrogates)") from None
 
 
+# A profile's id: an idempotency key's characters, never an address's `@`.
+RecipientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 Email = Annotated[str, StringConstraints(max_length=EMAIL_MAX_LENGTH), AfterValidator(normalize_email)]
 IdempotencyKey = Annotated[str, StringConstraints(pattern=IDEMPOTENCY_KEY_PATTERN)]
 
@@ -183,7 +122,12 @@ class NotificationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     template: Annotated[str, StringConstraints(max_length=128, pattern=KEY_RE.pattern)]
-    to: To
+    to: To | None = None
+    recipient: RecipientId | None = None  # a profile (PUT /v1/recipients/{id}); `to`, slack, http override it
+    channels: ChannelList | None = None  # None: the template's default channels
+    slack: SlackAddress | None = None
+    http: HttpAddress | None = None
+    fallback: Fallback | None = None  # with an inbox delivery: another channel if still unread
     context: Context = Field(default_factory=dict)
     locale: Annotated[str, StringConstraints(pattern=LOCALE_RE.pattern)] | None = None
     idempotency_key: IdempotencyKey | None = None
@@ -197,20 +141,21 @@ class NotificationIn(BaseModel):
             raise ValueError("give either delay or send_at, not both")
         if self.digest is not None and (self.delay is not None or self.send_at is not None):
             raise ValueError("a digest item goes out with the recipient's digest: no delay or send_at")
+        if self.to is None and self.recipient is None and self.slack is None and self.http is None:
+            raise PydanticCustomError("missing", "give to (an email address), recipient (a profile's id), "
+                                                 "or a slack or http address")
         return self
-
-    @property
-    def recipient(self) -> Recipient:
-        return self.to
 
     @property
     def to_loc(self) -> list[str]:
         """Where an error about the address points, in the form the caller gave it."""
-        return ["body", "to"] if self.to._bare else ["body", "to", "email"]
+        return ["body", "to"] if self.to is None or self.to._bare else ["body", "to", "email"]
 
     def fingerprint(self) -> str:
         """Identifies the request for idempotency: the same key with another request is a conflict."""
-        body = self.model_dump(mode="json", exclude={"idempotency_key"})
+        # Fields added later count only when given, so a request's fingerprint never changes.
+        later = {name for name in ("recipient", "channels", "slack", "http", "fallback") if getattr(self, name) is None}
+        body = self.model_dump(mode="json", exclude={"idempotency_key", *later})
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -246,14 +191,30 @@ class Event(BaseModel):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class Delivery(BaseModel):
+    """One channel's delivery of a notification that went out on several."""
+
+    id: str
+    channel: str
+    status: str | None = None
+    error: str | None = None
+    fallback: bool = False  # sent only if the inbox item is unread by then
+
+
 class NotificationOut(BaseModel):
     id: str
     template: str
     template_version: int
     locale: str
     category: str
-    to: str
+    channel: str = "email"
+    to: str | None
     to_name: str | None
+    recipient: str | None = None
+    address: dict[str, Any] | None = None  # where a non-email channel's delivery goes
+    notification: str | None = None  # for one channel's delivery: the notification it belongs to
+    fallback_of: str | None = None  # an escalation: the inbox delivery whose reading cancels it
+    deliveries: list[Delivery] = Field(default_factory=list)
     status: str
     created_at: str
     send_at: str | None
@@ -274,8 +235,14 @@ class NotificationOut(BaseModel):
             template_version=int(record.get("template_version") or 1),
             locale=record["locale"],
             category=record["category"],
-            to=to["email"],
+            channel=record.get("channel") or "email",
+            to=to.get("email"),
             to_name=to.get("name"),
+            recipient=record.get("recipient") or None,
+            address=_json_field(record.get("address")),
+            notification=record.get("notification") or None,
+            fallback_of=record.get("fallback_of") or None,
+            deliveries=[Delivery(**d) for d in _json_field(record.get("deliveries")) or []],
             status=record["status"],
             created_at=record["created_at"],
             send_at=record.get("send_at") or None,
@@ -287,6 +254,13 @@ class NotificationOut(BaseModel):
             events=[Event(**e) for e in record.get("events", [])],
             error=record.get("error") or None,
         )
+
+
+def _json_field(value: Any) -> Any:
+    """A record's JSON field: decoded when read from Redis, as written when just created."""
+    if not value:
+        return None
+    return jsonio.loads(value) if isinstance(value, str) else value
 
 
 class PreviewIn(BaseModel):

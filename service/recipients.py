@@ -7,6 +7,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from service.channels import CHANNELS
 from service.keys import SUPPRESSED_KEY, SUPPRESSED_ORDER_KEY, prefs_key
 from service.templates import ALWAYS_SENT, CATEGORIES
 
@@ -14,15 +15,28 @@ OPTIONAL_CATEGORIES = sorted(CATEGORIES - ALWAYS_SENT)
 
 
 async def preferences(redis: Redis, email: str) -> dict[str, bool]:
-    raw = await redis.hgetall(prefs_key(email))
+    categories, _ = await all_preferences(redis, email)
+    return categories
+
+
+async def all_preferences(redis: Redis, key: str) -> tuple[dict[str, bool], dict[str, dict[str, bool]]]:
+    """By category, and by category and channel (`category:channel` fields; a category that is
+    off is off on every channel)."""
+    raw = await redis.hgetall(prefs_key(key))
     opted_out = {k.decode() for k, v in raw.items() if v == b"0"}
-    return {category: category not in opted_out for category in sorted(CATEGORIES)}
+    categories = {category: category not in opted_out for category in sorted(CATEGORIES)}
+    channels = {category: {c: f"{category}:{c}" not in opted_out for c in CHANNELS}
+                for category in OPTIONAL_CATEGORIES}
+    return categories, channels
 
 
-async def set_preferences(redis: Redis, email: str, categories: dict[str, bool]) -> None:
-    """Sets the categories named; the others keep their value. Opted in is the default."""
-    if categories:
-        await redis.hset(prefs_key(email), mapping={c: "1" if on else "0" for c, on in categories.items()})
+async def set_preferences(redis: Redis, email: str, categories: dict[str, bool],
+                          channels: dict[str, dict[str, bool]] | None = None) -> None:
+    """Sets what is named; the rest keeps its value. Opted in is the default."""
+    mapping = {c: "1" if on else "0" for c, on in categories.items()}
+    mapping |= {f"{c}:{ch}": "1" if on else "0" for c, by in (channels or {}).items() for ch, on in by.items()}
+    if mapping:
+        await redis.hset(prefs_key(email), mapping=mapping)
 
 
 async def suppression(redis: Redis, email: str) -> dict[str, Any] | None:

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         default_factory=lambda: [0, 5, 300, 1800, 7200, 18000, 36000, 36000])
     webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
     webhook_max_jobs: int = Field(default=50, ge=1, le=1000)  # concurrent webhook deliveries per worker
+    # Channels (service.channels). Slack: incoming-webhook URLs need nothing; a channel id needs a bot token.
+    slack_bot_token: str | None = None
+    slack_api_url: str = "https://slack.com/api"
+    # The http channel signs the Standard Webhooks way with this (whsec_...); unset: derived from SECRET_KEY.
+    http_channel_secret: str | None = None
+    channel_timeout_seconds: float = Field(default=10, gt=0, le=60)
 
     @property
     def mail_domain(self) -> str:

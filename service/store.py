@@ -61,6 +61,7 @@ class NewRecord:
     digest: str | None = None  # "daily" / "weekly": fold into the recipient's digest, no job
     audit: str | None = None
     audit_min_id: str = "0"
+    siblings: tuple[NewRecord, ...] = ()  # the other channels' deliveries, written before this one
 
 
 def _flatten(fields: Mapping[str, Any]) -> list[str]:
@@ -118,23 +119,25 @@ class Store:
 
     def _create_call(self, new: NewRecord) -> tuple[list[str], list[Any]]:
         record = new.record
-        to = record["to"]
+        # The recipient's key (service.accept): the address, or for a profile without one its id.
+        who = record["to_email"]
         job = new.job
         keys = [
-            record_key(record["id"]), PENDING_KEY, SUPPRESSED_KEY, prefs_key(to["email"]),
+            record_key(record["id"]), PENDING_KEY, SUPPRESSED_KEY, prefs_key(who) if who else "",
             job.key if job else "", job.result_key if job else "", job.queue if job else "",
-            AUDIT_KEY, INDEX_ALL, recipient_index(to["email"]), template_index(record["template"]),
-            digest_buffer(new.digest, to["email"]) if new.digest else "",
+            AUDIT_KEY, INDEX_ALL, recipient_index(who) if who else "", template_index(record["template"]),
+            digest_buffer(new.digest, who) if new.digest else "",
             digest_due(new.digest) if new.digest else "",
             message_id_key(mid) if (mid := message_id_hex(record.get("message_id"))) else "",
+            record_key(record["notification"]) if record.get("notification", record["id"]) != record["id"] else "",
         ]
         argv = [
-            new.ttl, "" if new.due_ms is None else new.due_ms, to["email"].lower(),
+            new.ttl, "" if new.due_ms is None else new.due_ms, who,
             new.category_checked or "", job.payload if job else "", job.score_ms if job else 0,
             job.expires_ms if job else 0, new.audit or "", new.audit_min_id, record["created_ms"],
             new.ttl, jsonio.dumps(_flatten({"id": record["id"], **record})),
             # At least as long as the record: it lives `ttl`, then `retention` once finished.
-            new.ttl + self.retention,
+            new.ttl + self.retention, record.get("channel", "email"),
         ]
         return keys, argv
 

@@ -20,6 +20,8 @@ ALWAYS_SENT = frozenset({"transactional", "security", "billing"})
 KEY_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$")
 PARTS = ("subject", "text", "html")
+# Each channel's parts (service.channels): a template has a channel when its default locale has them.
+CHANNEL_PARTS = {"email": ("subject", "text"), "slack": ("slack",), "http": ("http",), "inbox": ("inbox",)}
 # What a caller's context can make a template raise while rendering (bad types, sandbox refusals).
 # RecursionError: a layout that extends itself, which Jinja follows until the stack runs out.
 RENDER_ERRORS = (TemplateError, TypeError, ValueError, LookupError, AttributeError, OverflowError, RecursionError)
@@ -60,6 +62,8 @@ class Template:
     optional: frozenset[str]
     example: dict[str, Any] = field(default_factory=dict)
     has_html: dict[str, bool] = field(default_factory=dict)
+    channels: tuple[str, ...] = ("email",)  # those it has parts for
+    default_channels: tuple[str, ...] = ("email",)  # a notification's channels when it names none
 
     def resolve_locale(self, wanted: str | None) -> str:
         """`pt-BR` -> `pt` -> the template's default locale."""
@@ -83,6 +87,8 @@ class Template:
             "variables": sorted(self.required),
             "optional_variables": sorted(self.optional),
             "example_context": self.example,
+            "channels": list(self.channels),
+            "default_channels": list(self.default_channels),
         }
 
 
@@ -97,6 +103,11 @@ def _is_html(name: str | None) -> bool:
     return bool(name) and name.rsplit("/", 1)[-1] == "html.j2"
 
 
+def _mrkdwn(value: Any) -> str:
+    """A caller's text inside Slack mrkdwn: `<`, `>` and `&` would start a link or a mention."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 class Catalog:
     """Every template under one directory, parsed once at start-up."""
 
@@ -109,9 +120,11 @@ class Catalog:
             keep_trailing_newline=False,
             auto_reload=False,
         )
+        self._env.filters["mrkdwn"] = _mrkdwn
         self.templates: dict[str, Template] = {}
         self._parts: dict[str, tuple[JinjaTemplate, dict[str, Any]]] = {}
         self._plain: dict[tuple[str, str], Plain | None] = {}
+        self._part_folder: dict[tuple[str, str, str], str] = {}
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")):
             self.templates[folder.name] = self._load(folder)
 
@@ -130,13 +143,7 @@ class Catalog:
         unsubscribe_url: str | None = None,
         notification_id: str | None = None,
     ) -> Rendered:
-        tpl = self.get(key)
-        missing = tpl.missing(context)
-        if missing:
-            raise MissingVariables(missing)
-        locale = tpl.resolve_locale(locale)
-        system = {"unsubscribe_url": unsubscribe_url, "notification_id": notification_id, "locale": locale}
-        values = {name: None for name in tpl.optional} | context | system
+        tpl, locale, values = self._values(key, locale, context, unsubscribe_url, notification_id)
         parts = {
             part: _render(*self._compiled(f"{key}/{locale}/{part}.j2"), values)
             for part in PARTS
@@ -148,12 +155,29 @@ class Catalog:
             html=parts.get("html"),
         )
 
+    def render_part(self, key: str, locale: str | None, part: str, context: dict[str, Any], *,
+                    notification_id: str | None = None) -> str:
+        """One channel's part (`slack`, `http`, `inbox`), from the locale's folder or else the default's."""
+        _, locale, values = self._values(key, locale, context, None, notification_id)
+        folder = self._part_folder[key, locale, part]
+        return _render(*self._compiled(f"{key}/{folder}/{part}.j2"), values).strip()
+
+    def _values(self, key: str, locale: str | None, context: dict[str, Any], unsubscribe_url: str | None,
+                notification_id: str | None) -> tuple[Template, str, dict[str, Any]]:
+        tpl = self.get(key)
+        missing = tpl.missing(context)
+        if missing:
+            raise MissingVariables(missing)
+        locale = tpl.resolve_locale(locale)
+        system = {"unsubscribe_url": unsubscribe_url, "notification_id": notification_id, "locale": locale}
+        return tpl, locale, {name: None for name in tpl.optional} | context | system
+
     def fits(self, key: str, locale: str | None, context: dict[str, Any], max_chars: int) -> bool:
         """Whether rendering `context` is known to succeed within `max_chars` without rendering it
         (service.precheck); False means only that it must be rendered to know."""
         tpl = self.get(key)
         locale = tpl.resolve_locale(locale)
-        found = self._plain[key, locale]
+        found = self._plain.get((key, locale))
         # A name only a layout uses is not among the template's variables: it must be given too.
         if found is None or not all(n in context or n in tpl.optional or n in SYSTEM_VARIABLES for n in found.names):
             return False
@@ -181,20 +205,14 @@ class Catalog:
         if default_locale not in locales:
             raise TemplateConfigError(f"{folder}: default locale {default_locale!r} has no directory")
         optional = frozenset(meta_data.get("optional", []))
+        channels, defaults = self._channels(folder, default_locale, meta_data)
         used: set[str] = set()
         has_html: dict[str, bool] = {}
         for locale in locales:
             has_html[locale] = (folder / locale / "html.j2").is_file()
-            trees = []
-            for part in PARTS:
-                path = folder / locale / f"{part}.j2"
-                if not path.is_file():
-                    if part == "html":
-                        continue
-                    raise TemplateConfigError(f"{path} is required")
-                trees.append(self._parse(path))
-                used |= set(meta.find_undeclared_variables(trees[-1]))
-            self._plain[key, locale] = plain(trees, self._parse_named)
+            if "email" in channels:
+                used |= self._load_email(folder, locale)
+            used |= self._load_parts(folder, locale, default_locale, [c for c in channels if c != "email"])
         return Template(
             key=key,
             category=category,
@@ -206,7 +224,46 @@ class Catalog:
             optional=optional,
             example=dict(meta_data.get("example", {})),
             has_html=has_html,
+            channels=channels,
+            default_channels=defaults,
         )
+
+    @staticmethod
+    def _channels(folder: Path, default_locale: str, meta_data: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        channels = tuple(c for c, parts in CHANNEL_PARTS.items()
+                         if all((folder / default_locale / f"{p}.j2").is_file() for p in parts))
+        if not channels:
+            raise TemplateConfigError(f"{folder / default_locale}: no channel's parts (subject.j2 and text.j2 for "
+                                      "email, or slack.j2, http.j2, inbox.j2)")
+        defaults = meta_data.get("channels", ["email"] if "email" in channels else list(channels))
+        if not isinstance(defaults, list) or not defaults or any(c not in channels for c in defaults):
+            raise TemplateConfigError(f"{folder}: channels must list some of the channels it has parts for "
+                                      f"({', '.join(channels)})")
+        return channels, tuple(dict.fromkeys(defaults))
+
+    def _load_email(self, folder: Path, locale: str) -> set[str]:
+        used: set[str] = set()
+        trees = []
+        for part in PARTS:
+            path = folder / locale / f"{part}.j2"
+            if not path.is_file():
+                if part == "html":
+                    continue
+                raise TemplateConfigError(f"{path} is required")
+            trees.append(self._parse(path))
+            used |= set(meta.find_undeclared_variables(trees[-1]))
+        self._plain[folder.name, locale] = plain(trees, self._parse_named)
+        return used
+
+    def _load_parts(self, folder: Path, locale: str, default_locale: str, channels: list[str]) -> set[str]:
+        """A channel's part a locale lacks is rendered from the default locale's."""
+        used: set[str] = set()
+        for part in (p for c in channels for p in CHANNEL_PARTS[c]):
+            path = folder / locale / f"{part}.j2"
+            self._part_folder[folder.name, locale, part] = locale if path.is_file() else default_locale
+            if path.is_file():
+                used |= set(meta.find_undeclared_variables(self._parse(path)))
+        return used
 
     def _parse(self, path: Path) -> nodes.Template:
         try:

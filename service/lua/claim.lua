@@ -15,7 +15,9 @@
 -- addresses are ASCII (IDNA domains), so Lua's lower is Python's.
 local function recipient(record)
   if record.to_email and record.to_email ~= '' then return record.to_email end
-  return string.lower(cjson.decode(record.to).email)
+  local email = cjson.decode(record.to).email
+  return type(email) == 'string' and string.lower(email) or ''
+
 end
 
 -- The category whose opt-out applies ('' when always sent: by category, or a digest carrying such items).
@@ -51,7 +53,7 @@ local mode = ARGV[6]
 if mode == 'look' or (mode == 'take' and status == 'sending') then return {5, status, flat} end
 local email = recipient(record)
 local category = opt_out_category(record, ARGV[5])
-local why = refusal(KEYS[3], 'herald:prefs:' .. email, email, category)
+local why = refusal(KEYS[3], 'herald:prefs:' .. email, email, category, record.channel)
 if why ~= '' then
   refuse(record, why, category)
   return {2, why}

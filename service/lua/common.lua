@@ -12,14 +12,20 @@ end
 
 -- Why a recipient must not get this category now: '' when it may. A complaint's suppression
 -- ('"scope":"optional"') still lets through what is always sent (category '').
-local function refusal(suppressed_key, prefs_key, email, category)
-  if email ~= '' then
+-- `channel`: '' or 'email' checks the suppression list (addresses that bounced or complained);
+-- the other channels only the preferences, by category and by category:channel.
+local function refusal(suppressed_key, prefs_key, email, category, channel)
+  local by_mail = channel == nil or channel == '' or channel == 'email'
+  if email ~= '' and by_mail then
     local entry = redis.call('HGET', suppressed_key, email)
     if entry and (category ~= '' or not string.find(entry, '"scope":"optional"', 1, true)) then
       return 'suppressed'
     end
   end
-  if category ~= '' and redis.call('HGET', prefs_key, category) == '0' then return 'opted_out' end
+  if category == '' or email == '' then return '' end
+  if redis.call('HGET', prefs_key, category) == '0' then return 'opted_out' end
+  if not by_mail and redis.call('HGET', prefs_key, category .. ':' .. channel) == '0' then return 'opted_out' end
+  if by_mail and redis.call('HGET', prefs_key, category .. ':email') == '0' then return 'opted_out' end
   return ''
 end
 

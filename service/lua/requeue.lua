@@ -8,7 +8,8 @@ if not status then return {0, ''} end
 if status ~= 'failed' then return {0, status} end
 local id = redis.call('HGET', KEYS[1], 'id')
 local email = redis.call('HGET', KEYS[1], 'to_email') or ''
-local why = refusal(KEYS[6], 'herald:prefs:' .. email, email, checked_category(KEYS[1], ARGV[5]))
+local why = refusal(KEYS[6], 'herald:prefs:' .. email, email, checked_category(KEYS[1], ARGV[5]),
+                  redis.call('HGET', KEYS[1], 'channel') or '')
 if why ~= '' then return {2, why} end
 local tries = redis.call('HGET', KEYS[1], 'attempt_count') or '0'
 -- round_start: the attempts before this round do not count against MAX_TRIES again.

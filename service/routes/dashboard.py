@@ -18,6 +18,7 @@ from service.dashboard import views
 from service.dashboard.web import HERE, FormDep, SessionDep, back, page
 from service.deps import SettingsDep, StoreDep
 from service.models import STATUSES, NotificationOut, normalize_email
+from service.routes.notifications import with_deliveries
 from service.keys import status_index
 from service.templates import KEY_RE
 
@@ -86,7 +87,8 @@ async def notification(request: Request, notification_id: str, session: SessionD
     if record is None:
         return page(request, "missing.html", {"what": f"notification {notification_id}"}, session=session,
                     status_code=404)
-    return page(request, "notification.html", {"n": NotificationOut.from_record(record)}, session=session)
+    shown = await with_deliveries(store, NotificationOut.from_record(record))
+    return page(request, "notification.html", {"n": shown}, session=session)
 
 
 @router.get("/scheduled", response_class=HTMLResponse)

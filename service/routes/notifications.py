@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from service.bodies import json_body
 from service.deps import ActorDep, MetricsDep, QueueDep, SettingsDep, StoreDep, authenticate
 from service.errors import V1_RESPONSES, unprocessable, valid_email
 from service.queue import IN_PROGRESS_KEY_PREFIX, deliver_job, drop_job
-from service import audit, deadletters, history
+from service import audit, deadletters, history, jsonio
 from service.models import (
     IDEMPOTENCY_KEY_PATTERN,
     STATUSES,
@@ -38,7 +39,18 @@ async def _load(store: StoreDep, notification_id: str) -> NotificationOut:
     record = await store.get(notification_id)
     if record is None:
         raise HTTPException(404, f"notification {notification_id!r} not found")
-    return NotificationOut.from_record(record)
+    return await with_deliveries(store, NotificationOut.from_record(record))
+
+
+async def with_deliveries(store: Store, notification: NotificationOut) -> NotificationOut:
+    """Each channel's delivery with its status as it is now."""
+    if not notification.deliveries:
+        return notification
+    found = await store.get_many([d.id for d in notification.deliveries], attempts=False)
+    for delivery, record in zip(notification.deliveries, found, strict=True):
+        delivery.status = record["status"] if record else "expired"
+        delivery.error = (record or {}).get("error") or None
+    return notification
 
 
 # The body and header are read by hand (service.bodies), so they are documented by hand; the
@@ -107,14 +119,19 @@ async def cancel_notification(
     notification_id: str, actor: ActorDep, store: StoreDep, queue: QueueDep, settings: SettingsDep,
     web_metrics: MetricsDep,
 ) -> NotificationOut:
-    applied, previous = await store.transition(
-        notification_id, allowed=CANCELLABLE, fields={"status": "cancelled"}, pending=None, ttl=store.retention
-    )
+    found = await store.get_many([notification_id], attempts=False)
+    ids = [d["id"] for d in jsonio.loads((found[0] or {}).get("deliveries") or "[]")] or [notification_id]
+    # Every channel's delivery that has not gone out yet; the ones that have stay as they are.
+    results = await asyncio.gather(*(store.transition(
+        i, allowed=CANCELLABLE, fields={"status": "cancelled"}, pending=None, ttl=store.retention) for i in ids))
+    applied, previous = results[0]
     if previous is None:
         raise HTTPException(404, f"notification {notification_id!r} not found")
-    if not applied:
+    if not any(ok for ok, _ in results):
         raise HTTPException(409, f"notification is {previous}; only {', '.join(CANCELLABLE)} ones can be cancelled")
-    await drop_job(queue, notification_id)
+    for delivery, (ok, _) in zip(ids, results, strict=True):
+        if ok:
+            await drop_job(queue, delivery)
     await audit.record(store.redis, actor=actor, action="notification.cancel", target=notification_id,
                        at=datetime.now(UTC), retention_seconds=settings.audit_retention_seconds)
     cancelled = await _load(store, notification_id)

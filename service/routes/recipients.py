@@ -1,58 +1,84 @@
-"""/v1/recipients/{email}/preferences and /v1/suppressions: what each recipient may receive."""
+"""/v1/recipients/{email or id}/preferences and /v1/suppressions: what each recipient may receive."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from service import audit, cursors, recipients
+from service import audit, cursors, profiles, recipients
+from service.channels import Channel
 from service.deps import ActorDep, SettingsDep, StoreDep
 from service.errors import V1_RESPONSES, unprocessable, valid_email
 from service.templates import ALWAYS_SENT, CATEGORIES
 
 router = APIRouter(tags=["recipients"], responses=V1_RESPONSES)
+_RECIPIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class PreferencesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    categories: dict[str, bool]
+    categories: dict[str, bool] = Field(default_factory=dict)
+    channels: dict[str, dict[Channel, bool]] = Field(default_factory=dict)  # category -> channel -> on
 
 
-async def _describe(store: StoreDep, email: str) -> dict[str, Any]:
+async def _key(store: StoreDep, email: str) -> tuple[str, str | None]:
+    """Preferences are keyed by address; a profile's id stands for its address (or, without
+    one, for itself)."""
+    if "@" in email:
+        return valid_email(email, ["path", "email"]), None
+    profile = await profiles.get(store.redis, email) if _RECIPIENT_ID.fullmatch(email) else None
+    if profile is None:
+        raise unprocessable(["path", "email"], "not an email address, nor the id of a recipient profile "
+                                               "(PUT /v1/recipients/{id})")
+    return profiles.key_of(email, profile), email
+
+
+async def _describe(store: StoreDep, key: str, recipient: str | None) -> dict[str, Any]:
+    categories, channels = await recipients.all_preferences(store.redis, key)
+    email = key if "@" in key else None
     return {
         "email": email,
-        "categories": await recipients.preferences(store.redis, email),
+        "recipient": recipient,
+        "categories": categories,
+        "channels": channels,
         "always_sent": sorted(ALWAYS_SENT),
-        "suppressed": await recipients.suppression(store.redis, email),
+        "suppressed": await recipients.suppression(store.redis, email) if email else None,
     }
 
 
 @router.get("/v1/recipients/{email}/preferences")
 async def get_preferences(email: str, _: ActorDep, store: StoreDep) -> dict[str, Any]:
-    return await _describe(store, valid_email(email, ["path", "email"]))
+    return await _describe(store, *await _key(store, email))
+
+
+def _check(body: PreferencesIn) -> None:
+    for loc, named in (("categories", set(body.categories)), ("channels", set(body.channels))):
+        if unknown := sorted(named - CATEGORIES):
+            raise unprocessable(["body", loc], f"unknown categories: {', '.join(unknown)} "
+                                f"(known: {', '.join(sorted(CATEGORIES))})")
+    forced = sorted({c for c, on in body.categories.items() if c in ALWAYS_SENT and not on} |
+                    {c for c, by in body.channels.items() if c in ALWAYS_SENT and not all(by.values())})
+    if forced:
+        raise unprocessable(["body", "categories" if set(forced) & set(body.categories) else "channels"],
+                            f"{', '.join(forced)} notifications are always sent and cannot be turned off")
 
 
 @router.put("/v1/recipients/{email}/preferences")
 async def put_preferences(
     email: str, body: PreferencesIn, actor: ActorDep, store: StoreDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    address = valid_email(email, ["path", "email"])
-    unknown = sorted(set(body.categories) - CATEGORIES)
-    if unknown:
-        raise unprocessable(["body", "categories"], f"unknown categories: {', '.join(unknown)} "
-                            f"(known: {', '.join(sorted(CATEGORIES))})")
-    forced = sorted(c for c, on in body.categories.items() if c in ALWAYS_SENT and not on)
-    if forced:
-        raise unprocessable(["body", "categories"], f"{', '.join(forced)} emails are always sent and cannot be turned off")
-    await recipients.set_preferences(store.redis, address, body.categories)
-    await audit.record(store.redis, actor=actor, action="preferences.update", target=address,
+    key, recipient = await _key(store, email)
+    _check(body)
+    await recipients.set_preferences(store.redis, key, body.categories, body.channels)
+    await audit.record(store.redis, actor=actor, action="preferences.update", target=key,
                        at=datetime.now(UTC), retention_seconds=settings.audit_retention_seconds,
-                       detail={"categories": body.categories})
-    return await _describe(store, address)
+                       detail=body.model_dump(exclude_defaults=True))
+    return await _describe(store, key, recipient)
 
 
 @router.get("/v1/suppressions")

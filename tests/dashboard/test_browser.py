@@ -159,3 +159,32 @@ def test_the_mail_catcher_shows_what_was_sent(page: Page, shots: Path, redis_url
     finally:
         herald.stop_all()
         catcher.stop()
+
+
+def test_the_inbox_page_shows_new_items_live_and_marks_them_read(page: Page, shots: Path, redis_url: str,
+                                                                 tmp_path: Path) -> None:
+    folder = tmp_path / "mail"
+    port = free_port()
+    catcher = start_catcher(folder, port=port, echo=False)
+    herald = _run(herald_env(redis_url, f"smtp://127.0.0.1:{port}") | {"MAILBOX_DIR": str(folder)})
+    try:
+        _log_in(page, herald)
+        page.get_by_role("link", name="Inbox").click()
+        page.get_by_label("Recipient").fill("user_b")
+        page.get_by_role("button", name="Open").click()
+        expect(page.locator("#state")).to_have_text("live")
+        expect(page.locator("#unread")).to_have_text("0")
+        # Sent after the page opened: it can only arrive through the stream.
+        _send(herald, {"template": "comment.mention", "recipient": "user_b",
+                       "context": {"name": "Bea", "author": "Grace", "excerpt": "see section 3"}})
+        item = page.locator("#items li").first
+        expect(item).to_contain_text("Grace mentioned you", timeout=10_000)
+        expect(item).to_have_class("unread")
+        expect(page.locator("#unread")).to_have_text("1")
+        _shot(page, shots / "inbox.png")
+        item.click()
+        expect(item).to_have_class("read")
+        expect(page.locator("#unread")).to_have_text("0")
+    finally:
+        herald.stop_all()
+        catcher.stop()

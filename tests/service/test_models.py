@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
-from service import models
+from service import addresses
 from service.models import normalize_email
 
 ADDRESSES = [
@@ -27,7 +27,7 @@ ADDRESSES = [
 
 def _reference(value: str) -> str | None:
     head, dot, tld = value.rpartition(".")
-    testing = "@" in value and "@" not in tld and tld.lower() in models.TEST_TLDS and not head.endswith("@")
+    testing = "@" in value and "@" not in tld and tld.lower() in addresses.TEST_TLDS and not head.endswith("@")
     try:
         checked = validate_email(f"{head}.test" if testing else value, check_deliverability=False,
                                  test_environment=testing).ascii_email
@@ -55,7 +55,7 @@ def _ours(value: str) -> str | None:
 
 @pytest.mark.parametrize("value", ADDRESSES)
 def test_cached_domain_gives_email_validators_answer(value: str) -> None:
-    models._plain_domain.cache_clear()
+    addresses._plain_domain.cache_clear()
     first = _ours(value)
     # Every domain is now in the cache, as are its siblings': the second answer takes the fast path.
     _ours("someone@" + value.rpartition("@")[2])
@@ -63,8 +63,8 @@ def test_cached_domain_gives_email_validators_answer(value: str) -> None:
 
 
 def test_a_domain_is_checked_once() -> None:
-    models._plain_domain.cache_clear()
+    addresses._plain_domain.cache_clear()
     for n in range(50):
         assert normalize_email(f"user{n}@Example.org") == f"user{n}@example.org"
-    info = models._plain_domain.cache_info()
+    info = addresses._plain_domain.cache_info()
     assert (info.misses, info.hits) == (1, 49)

@@ -26,7 +26,7 @@ def store(redis) -> Store:
 
 
 def record(nid: str = "n1", **fields: Any) -> dict[str, Any]:
-    return {"id": nid, "status": "queued", "fingerprint": "fp-1", "to": {"email": "ada@example.com"},
+    return {"id": nid, "status": "queued", "fingerprint": "fp-1", "to": {"email": "ada@example.com"}, "to_email": "ada@example.com",
             "template": "user.welcome", "created_ms": 1_000, "error": None} | fields
 
 

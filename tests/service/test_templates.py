@@ -236,4 +236,7 @@ def test_load_catalog_on_a_missing_directory_is_a_system_exit(tmp_path):
 
 
 def test_load_catalog_returns_the_shipped_catalog(templates_dir):
-    assert set(load_catalog(templates_dir).templates) == set(CONTRACT)
+    catalog = load_catalog(templates_dir)
+    assert set(catalog.templates) == set(CONTRACT) | {"ops.inquiry", "comment.mention"}
+    assert catalog.get("ops.inquiry").channels == ("email", "slack", "http")
+    assert catalog.get("comment.mention").default_channels == ("inbox", "email")

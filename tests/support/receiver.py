@@ -32,6 +32,7 @@ class Received:
     body: bytes
     at: float
     verified: bool
+    path: str = "/hook"
 
 
 class Receiver:
@@ -99,7 +100,8 @@ class Receiver:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _answer(self) -> Answer:
+    def _answer(self, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        """The scripted answer, else the default; a subclass may answer by what was asked."""
         with self._lock:
             return self.script.pop(0) if self.script else self.default
 
@@ -108,11 +110,12 @@ class Receiver:
         try:
             while head := await reader.readuntil(b"\r\n\r\n"):
                 lines = head.decode("latin-1").split("\r\n")
+                path = lines[0].split(" ")[1] if lines[0].count(" ") >= 2 else "/"
                 headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                answer = self._answer()
+                answer = self._answer(path, headers, body)
                 self.answering += 1
-                self.received.append(Received(headers, body, time.monotonic(), self._verified(body, headers)))
+                self.received.append(Received(headers, body, time.monotonic(), self._verified(body, headers), path))
                 try:
                     if answer.wait:
                         await asyncio.sleep(answer.wait)

@@ -28,7 +28,7 @@ async def _nothing_written(app: Any) -> None:
     ({"email": "nobody"}, ["body", "to", "email"], "invalid email address: An email address must have an @-sign."),
     ({"email": "a@localhost", "name": "A"}, ["body", "to", "email"], "invalid email address: The part after the @"),
     (5, ["body", "to"], "must be an email address, or an object with email and name"),
-    (None, ["body", "to"], "must be an email address, or an object with email and name"),
+    (None, ["body"], "give to (an email address), recipient (a profile's id), or a slack or http address"),
 ])
 async def test_a_bad_address_is_one_error_where_it_is(client, app, to, loc, says) -> None:
     response = await client.post("/v1/notifications", json=WELCOME | {"to": to})

@@ -33,7 +33,8 @@ async def test_bad_preferences_are_422_and_change_nothing(client, app, body, nee
 
 
 async def test_invalid_email_in_path_is_422(client):
-    assert (await client.get("/v1/recipients/not-an-email/preferences")).status_code == 422
+    assert (await client.get("/v1/recipients/not-an-email/preferences")).status_code == 422  # nor a profile
+    assert (await client.get("/v1/recipients/nobody@/preferences")).status_code == 422
     assert (await client.delete("/v1/suppressions/not-an-email")).status_code == 422
 
 

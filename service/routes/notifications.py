@@ -17,7 +17,7 @@ from service.bodies import json_body
 from service.deps import ActorDep, MetricsDep, QueueDep, SettingsDep, StoreDep, authenticate
 from service.errors import V1_RESPONSES, unprocessable, valid_email
 from service.queue import IN_PROGRESS_KEY_PREFIX, deliver_job, drop_job
-from service import audit, deadletters, history, jsonio
+from service import audit, deadletters, history, jsonio, profiles
 from service.models import (
     IDEMPOTENCY_KEY_PATTERN,
     STATUSES,
@@ -144,6 +144,7 @@ async def list_notifications(
     _: ActorDep,
     store: StoreDep,
     to: Annotated[str | None, Query(max_length=254)] = None,
+    recipient: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._:-]{1,128}$")] = None,
     status_: Annotated[Literal[STATUSES] | None, Query(alias="status")] = None,
     template: Annotated[str | None, Query(max_length=128, pattern=KEY_RE.pattern)] = None,
     since: Annotated[Timestamp | None, Query()] = None,
@@ -151,9 +152,15 @@ async def list_notifications(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> dict[str, Any]:
-    """Delivery history, newest first: "did the customer get it?" in one call."""
+    """Delivery history, newest first: "did the customer get it?" in one call. `recipient`: a
+    profile's id, which stands for its email address when it has one."""
+    if to and recipient:
+        raise unprocessable(["query", "recipient"], "give to or recipient, not both")
+    who = valid_email(to, ["query", "to"]) if to else None
+    if recipient:
+        who = profiles.key_of(recipient, await profiles.get(store.redis, recipient))
     query = history.Query(
-        to=valid_email(to, ["query", "to"]) if to else None, status=status_, template=template,
+        to=who, status=status_, template=template,
         since_ms=_ms(since), until_ms=_ms(until), limit=limit,
     )
     try:

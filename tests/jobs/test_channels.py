@@ -170,3 +170,11 @@ async def test_channel_metrics_count_each_channel(client, settings, slack, recei
     text = (await client.get("/metrics")).text
     assert 'herald_channel_deliveries_total{channel="slack",outcome="sent"} 1.0' in text
     assert 'herald_channel_deliveries_total{channel="http",outcome="sent"} 1.0' in text
+
+
+async def test_the_mail_servers_send_rate_does_not_hold_back_other_channels(client, settings, slack) -> None:
+    for n in range(3):
+        await _send(client, INQUIRY | {"slack": {"webhook_url": slack.webhook_url}, "idempotency_key": f"lead-{n}"})
+    # One email every 10 s: a Slack message made to wait for it would outlast the drain.
+    await drain(settings.model_copy(update={"send_rate_per_second": 0.1}), timeout=8)
+    assert len(slack.posted()) == 3

@@ -134,3 +134,15 @@ async def test_channels_are_listed_with_their_templates(client, settings) -> Non
     assert set(listed) == {"email", "slack", "http", "inbox"}
     assert "ops.inquiry" in listed["slack"]["templates"] and "comment.mention" in listed["inbox"]["templates"]
     assert listed["http"]["signing_secret"].startswith("whsec_")
+
+
+async def test_history_finds_a_recipients_notifications_by_its_id(client, settings) -> None:
+    context = {"name": "Ada", "author": "Grace", "excerpt": "hi"}
+    inbox_only = await client.post("/v1/notifications", json={"template": "comment.mention", "recipient": "user_h",
+                                                             "context": context})
+    await client.post("/v1/notifications", json={"template": "comment.mention", "recipient": "user_other",
+                                                "context": context})
+    found = (await client.get("/v1/notifications", params={"recipient": "user_h"})).json()["items"]
+    assert [n["id"] for n in found] == [inbox_only.json()["id"]]
+    both = await client.get("/v1/notifications", params={"recipient": "user_h", "to": "a@example.com"})
+    assert both.status_code == 422

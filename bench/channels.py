@@ -66,13 +66,29 @@ async def _inbox(port: int, auth: dict[str, str], count: int) -> None:
         while len(arrived) < count and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         took = max(arrived.values(), default=started) - started
+        burst = dict(arrived)
+        one_by_one = await _one_at_a_time(client, arrived)
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-    waits = sorted(t - started for t in arrived.values())
     print(f"  inbox        {count / posted:.0f} accepted/s (POSTs alone, batches of 100); "
-          f"{len(arrived)} of {count} streamed, {len(arrived) / took:.0f} items/s from the first POST to the last "
-          f"item read; an item reached its stream {_spread(arrived, started, posted, count)}")
+          f"{len(burst)} of {count} streamed, {len(burst) / took:.0f} items/s from the first POST to the last "
+          f"item read; an item reached its stream {_spread(burst, started, posted, count)}")
+    print(f"  inbox idle   one at a time, from the POST's 202 to the item on its stream: {one_by_one}")
+
+
+async def _one_at_a_time(client: httpx.AsyncClient, arrived: dict[str, float], count: int = 30) -> str:
+    waits = []
+    for n in range(count):
+        response = await client.post("/v1/notifications", json=_mention(n) | {"idempotency_key": f"alone-{n}"})
+        accepted = time.monotonic()
+        deadline = accepted + 10
+        while f"alone-{n}" not in arrived and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+        waits.append(arrived.get(f"alone-{n}", deadline) - accepted)
+        assert response.status_code == 202, response.text
+    waits.sort()
+    return f"p50 {statistics.median(waits) * 1000:.0f} ms, max {waits[-1] * 1000:.0f} ms ({count} items)"
 
 
 def _spread(arrived: dict[str, float], started: float, posted: float, count: int) -> str:

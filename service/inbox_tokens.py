@@ -33,8 +33,9 @@ def make(secret: str, recipient: str, *, expires_at: int) -> str:
     return f"{body}.{_b64(mac)}"
 
 
-def read(secret: str, token: str, *, now: float | None = None) -> str:
-    """The recipient of a genuine, unexpired token; InvalidToken for anything else."""
+def read(secret: str, token: str, *, now: float | None = None) -> tuple[str, int]:
+    """The recipient and expiry (Unix time) of a genuine, unexpired token; InvalidToken for
+    anything else."""
     body, dot, mac = token.partition(".")
     if not dot or len(token) > 400:
         raise InvalidToken("malformed token")
@@ -48,4 +49,4 @@ def read(secret: str, token: str, *, now: float | None = None) -> str:
         raise InvalidToken("malformed token") from None
     if expires_at < (time.time() if now is None else now):
         raise InvalidToken("token expired")
-    return recipient
+    return recipient, expires_at

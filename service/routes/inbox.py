@@ -8,6 +8,7 @@ product's page in a browser, which must never hold an API key.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -48,11 +49,11 @@ class MarkAllIn(BaseModel):
     state: inbox.State = "read"
 
 
-async def _token_owner(
+async def _token(
     settings: SettingsDep,
     token: Annotated[str | None, Query(max_length=400)] = None,
     x_herald_inbox_token: Annotated[str | None, Header(max_length=400)] = None,
-) -> str:
+) -> tuple[str, int]:
     given = x_herald_inbox_token or token
     if not given:
         raise HTTPException(401, "missing recipient token (X-Herald-Inbox-Token or ?token=)")
@@ -62,6 +63,11 @@ async def _token_owner(
         raise HTTPException(401, f"invalid recipient token: {exc}") from None
 
 
+async def _token_owner(token: Annotated[tuple[str, int], Depends(_token)]) -> str:
+    return token[0]
+
+
+TokenDep = Annotated[tuple[str, int], Depends(_token)]
 TokenOwner = Annotated[str, Depends(_token_owner)]
 
 
@@ -181,13 +187,13 @@ def _sse(event: str, data: dict[str, Any], event_id: str | None = None) -> bytes
     return f"{head}event: {event}\ndata: {jsonio.dumps(data)}\n\n".encode()
 
 
-async def _events(request: Request, store: Store, recipient: str) -> AsyncIterator[bytes]:
+async def _events(request: Request, store: Store, recipient: str, until: float) -> AsyncIterator[bytes]:
     async with request.app.state.inbox_hub.listen(recipient) as changes:
         yield b"retry: 2000\n\n" + _sse("inbox.counts", await inbox.counts(store.redis, recipient,
                                                                           retention=store.retention))
-        while True:
+        while (left := until - time.time()) > 0:
             try:
-                change = await asyncio.wait_for(changes.get(), timeout=HEARTBEAT_SECONDS)
+                change = await asyncio.wait_for(changes.get(), timeout=min(HEARTBEAT_SECONDS, left))
             except TimeoutError:
                 yield b": keep-alive\n\n"  # proxies close a silent connection
                 continue
@@ -198,8 +204,9 @@ async def _events(request: Request, store: Store, recipient: str) -> AsyncIterat
                 yield _sse("inbox.updated", change | {"counts": counts})
 
 
-def _stream(request: Request, store: Store, recipient: str) -> StreamingResponse:
-    return StreamingResponse(_events(request, store, recipient), media_type="text/event-stream",
+def _stream(request: Request, store: Store, recipient: str, *, until: float = math.inf) -> StreamingResponse:
+    """`until`: a recipient token's expiry, when the stream ends (the page asks for a new token)."""
+    return StreamingResponse(_events(request, store, recipient, until), media_type="text/event-stream",
                              headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
 
@@ -218,6 +225,8 @@ async def stream_inbox(recipient_id: RecipientPath, request: Request, _: ActorDe
 
 
 @router.get("/v1/inbox/stream", response_class=StreamingResponse, responses=_SSE)
-async def stream_my_inbox(request: Request, recipient: TokenOwner, store: StoreDep) -> StreamingResponse:
-    """The same stream for a browser: `new EventSource('/v1/inbox/stream?token=...')`."""
-    return _stream(request, store, recipient)
+async def stream_my_inbox(request: Request, token: TokenDep, store: StoreDep) -> StreamingResponse:
+    """The same stream for a browser: `new EventSource('/v1/inbox/stream?token=...')`. It ends
+    when the token expires."""
+    recipient, expires_at = token
+    return _stream(request, store, recipient, until=expires_at)

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from service import inbox_tokens
 from tests.support.herald import AUTH, Herald
 
 MENTION = {"template": "comment.mention", "recipient": "user_9",
@@ -76,3 +77,15 @@ def test_a_browser_token_streams_new_items_and_changes(herald: Herald) -> None:
             stop.set()
     refused = httpx.get(f"{herald.base}/v1/inbox/stream", params={"token": "nope.nope"})
     assert refused.status_code == 401
+
+
+def test_a_browser_stream_ends_when_its_token_expires(herald: Herald) -> None:
+    token = inbox_tokens.make(herald.env["SECRET_KEY"], "user_9", expires_at=int(time.time()) + 2)
+    started = time.monotonic()
+    with httpx.stream("GET", f"{herald.base}/v1/inbox/stream", params={"token": token},
+                      timeout=httpx.Timeout(10, read=20)) as response:
+        assert response.status_code == 200
+        lines = list(response.iter_lines())  # returns once the server ends the stream
+    assert "event: inbox.counts" in lines and time.monotonic() - started < 15
+    again = httpx.get(f"{herald.base}/v1/inbox/stream", params={"token": token}, timeout=10)
+    assert again.status_code == 401 and "expired" in again.text

@@ -178,3 +178,12 @@ async def test_the_mail_servers_send_rate_does_not_hold_back_other_channels(clie
     # One email every 10 s: a Slack message made to wait for it would outlast the drain.
     await drain(settings.model_copy(update={"send_rate_per_second": 0.1}), timeout=8)
     assert len(slack.posted()) == 3
+
+
+async def test_chat_post_message_rate_limited_is_tried_again(client, settings, slack) -> None:
+    slack.limited, slack.retry_after = 2, 0
+    accepted = await _send(client, INQUIRY | {"slack": {"channel": "C0ALERTS"}})
+    await drain(settings)
+    shown = (await client.get(f"/v1/notifications/{accepted['id']}")).json()
+    assert [a["outcome"] for a in shown["attempts"]] == ["transient_failure", "transient_failure", "sent"]
+    assert shown["attempts"][0]["smtp_code"] == 429 and len(slack.posted()) == 1

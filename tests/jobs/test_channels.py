@@ -187,3 +187,11 @@ async def test_chat_post_message_rate_limited_is_tried_again(client, settings, s
     shown = (await client.get(f"/v1/notifications/{accepted['id']}")).json()
     assert [a["outcome"] for a in shown["attempts"]] == ["transient_failure", "transient_failure", "sent"]
     assert shown["attempts"][0]["smtp_code"] == 429 and len(slack.posted()) == 1
+
+
+async def test_an_address_on_herald_s_own_network_is_not_called(client, settings, receiver) -> None:
+    accepted = await _send(client, INQUIRY | {"channels": ["http"], "http": {"url": receiver.url}})
+    await drain(settings.model_copy(update={"webhook_allow_private": False}))
+    shown = (await client.get(f"/v1/notifications/{accepted['id']}")).json()
+    assert shown["status"] == "failed" and shown["error"].startswith("not sent:") and "loopback" in shown["error"]
+    assert receiver.received == []

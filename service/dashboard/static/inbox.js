@@ -18,7 +18,7 @@
     const title = document.createElement("strong");
     title.textContent = item.title || "";
     const body = document.createElement("span");
-    body.textContent = " " + (item.body || "");
+    body.textContent = item.body || "";
     li.append(title, body);
     li.addEventListener("click", () => mark(item.id));
     first ? list.prepend(li) : list.append(li);

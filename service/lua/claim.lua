@@ -17,7 +17,6 @@ local function recipient(record)
   if record.to_email and record.to_email ~= '' then return record.to_email end
   local email = cjson.decode(record.to).email
   return type(email) == 'string' and string.lower(email) or ''
-
 end
 
 -- The category whose opt-out applies ('' when always sent: by category, or a digest carrying such items).

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service import audit, cursors, profiles, recipients
 from service.channels import Channel
@@ -24,6 +24,12 @@ class PreferencesIn(BaseModel):
 
     categories: dict[str, bool] = Field(default_factory=dict)
     channels: dict[str, dict[Channel, bool]] = Field(default_factory=dict)  # category -> channel -> on
+
+    @model_validator(mode="after")
+    def _something(self) -> PreferencesIn:
+        if not self.model_fields_set & {"categories", "channels"}:
+            raise ValueError("give categories, channels or both")
+        return self
 
 
 async def _key(store: StoreDep, email: str) -> tuple[str, str | None]:

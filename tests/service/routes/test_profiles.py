@@ -146,3 +146,8 @@ async def test_history_finds_a_recipients_notifications_by_its_id(client, settin
     assert [n["id"] for n in found] == [inbox_only.json()["id"]]
     both = await client.get("/v1/notifications", params={"recipient": "user_h", "to": "a@example.com"})
     assert both.status_code == 422
+
+
+async def test_preferences_need_categories_or_channels(client) -> None:
+    response = await client.put("/v1/recipients/ada@example.com/preferences", json={})
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body"]

@@ -83,6 +83,17 @@ async def page(redis: Redis, recipient: str, *, archived: bool, before: tuple[in
     return [i for _, i in taken], (taken[-1] if more and taken else None)
 
 
+async def since(redis: Redis, recipient: str, last_id: str, *, limit: int = 100) -> list[str]:
+    """The items filed after `last_id` (a stream's Last-Event-ID), oldest first: what a stream
+    that reconnects missed. Nothing when that item is unknown (the page reloads its list)."""
+    key = _key(recipient, "items")
+    score = await redis.zscore(key, last_id)
+    if score is None:
+        return []
+    found = await redis.zrangebyscore(key, score, "+inf", start=0, num=limit + 1, withscores=True)
+    return [raw.decode() for raw, at in found if (at, raw.decode()) > (score, last_id)][:limit]
+
+
 def item(record: dict[str, Any]) -> dict[str, Any]:
     """What the API and the stream show of an inbox record."""
     content = jsonio.loads(record.get("inbox_item") or "{}")

@@ -189,8 +189,14 @@ def _sse(event: str, data: dict[str, Any], event_id: str | None = None) -> bytes
 
 async def _events(request: Request, store: Store, recipient: str, until: float) -> AsyncIterator[bytes]:
     async with request.app.state.inbox_hub.listen(recipient) as changes:
-        yield b"retry: 2000\n\n" + _sse("inbox.counts", await inbox.counts(store.redis, recipient,
-                                                                          retention=store.retention))
+        counts = await inbox.counts(store.redis, recipient, retention=store.retention)
+        yield b"retry: 2000\n\n" + _sse("inbox.counts", counts)
+        # A browser reconnecting names the last item it got: send what it missed (an item may
+        # come twice, here and from the subscription; its id tells them apart).
+        if last := request.headers.get("last-event-id", "")[:300]:
+            missed = await store.get_many(await inbox.since(store.redis, recipient, last), attempts=False)
+            for record in filter(None, missed):
+                yield _sse("inbox.item", inbox.item(record) | {"counts": counts}, record["id"])
         while (left := until - time.time()) > 0:
             try:
                 change = await asyncio.wait_for(changes.get(), timeout=min(HEARTBEAT_SECONDS, left))

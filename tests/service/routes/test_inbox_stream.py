@@ -89,3 +89,26 @@ def test_a_browser_stream_ends_when_its_token_expires(herald: Herald) -> None:
     assert "event: inbox.counts" in lines and time.monotonic() - started < 15
     again = httpx.get(f"{herald.base}/v1/inbox/stream", params={"token": token}, timeout=10)
     assert again.status_code == 401 and "expired" in again.text
+
+
+def test_a_stream_reopened_with_last_event_id_gets_what_it_missed(herald: Herald) -> None:
+    herald.start("worker")
+    with httpx.Client(base_url=herald.base, headers=AUTH, timeout=10) as api:
+        ids = []
+        for n in range(3):
+            ids.append(api.post("/v1/notifications", json=MENTION | {"idempotency_key": f"missed-{n}"}).json()["id"])
+            deadline = time.monotonic() + 15
+            while not any(i["id"] == ids[-1] for i in api.get("/v1/recipients/user_9/inbox").json()["items"]):
+                assert time.monotonic() < deadline, "the item was not filed"
+                time.sleep(0.02)
+        events: list[dict[str, Any]] = []
+        stop = threading.Event()
+        with api.stream("GET", "/v1/recipients/user_9/inbox/stream", headers={"last-event-id": ids[0]},
+                        timeout=httpx.Timeout(10, read=30)) as response:
+            reader = threading.Thread(target=_read_events, args=(response, events, stop), daemon=True)
+            reader.start()
+            deadline = time.monotonic() + 10
+            while len([e for e in events if e.get("event") == "inbox.item"]) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            stop.set()
+    assert [e["id"] for e in events if e.get("event") == "inbox.item"] == ids[1:]

@@ -273,9 +273,10 @@ class PreviewIn(BaseModel):
 class PreviewOut(BaseModel):
     template: str
     locale: str
-    subject: str
-    text: str
+    subject: str | None  # None: the template has no email parts
+    text: str | None
     html: str | None
+    channels: dict[str, Any] = Field(default_factory=dict)  # each other channel's payload, as it would be sent
 
 
 def iso(moment: datetime) -> str:

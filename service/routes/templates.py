@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
+from service.channels import render_payload
 from service.deps import ActorDep, CatalogDep
 from service.errors import V1_RESPONSES, unprocessable
 from service.models import PreviewIn, PreviewOut, missing_detail
@@ -34,8 +35,12 @@ async def get_template(key: str, _: ActorDep, catalog: CatalogDep) -> dict[str, 
 @router.post("/{key}/preview", response_model=PreviewOut)
 async def preview_template(key: str, body: PreviewIn, _: ActorDep, catalog: CatalogDep) -> PreviewOut:
     template = _find(catalog, key)
+    rendered, others = None, {}
     try:
-        rendered = catalog.render(key, body.locale, body.context, unsubscribe_url=_sample_unsubscribe(template))
+        if "email" in template.channels:
+            rendered = catalog.render(key, body.locale, body.context, unsubscribe_url=_sample_unsubscribe(template))
+        for channel in (c for c in template.channels if c != "email"):
+            others[channel] = render_payload(catalog, key, body.locale, channel, body.context)
     except MissingVariables as exc:
         raise HTTPException(422, missing_detail(exc.names)) from None
     except RENDER_ERRORS as exc:
@@ -43,9 +48,10 @@ async def preview_template(key: str, body: PreviewIn, _: ActorDep, catalog: Cata
     return PreviewOut(
         template=key,
         locale=template.resolve_locale(body.locale),
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
+        subject=rendered.subject if rendered else None,
+        text=rendered.text if rendered else None,
+        html=rendered.html if rendered else None,
+        channels=others,
     )
 
 

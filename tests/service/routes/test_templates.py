@@ -56,3 +56,15 @@ async def test_preview_bad_input(client, key, payload, status):
     response = await client.post(f"/v1/templates/{key}/preview", json=payload)
     assert response.status_code == status
     assert "detail" in response.json()
+
+
+async def test_preview_shows_each_channels_payload(client) -> None:
+    context = {"name": "Grace", "email": "g@example.com", "message": "hi <!here>"}
+    response = await client.post("/v1/templates/ops.inquiry/preview", json={"context": context})
+    assert response.status_code == 200, response.text
+    shown = response.json()
+    assert shown["subject"] == "New inquiry from Grace"
+    assert shown["channels"]["slack"]["text"] == "New inquiry from Grace"
+    assert shown["channels"]["http"]["message"] == "hi <!here>"
+    missing = await client.post("/v1/templates/ops.inquiry/preview", json={"context": {"name": "G"}})
+    assert missing.status_code == 422

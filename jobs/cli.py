@@ -4,6 +4,7 @@
     herald send TEMPLATE TO [--context JSON] [--delay S] [--idempotency-key K]
     herald status ID
     herald requeue --status failed [--since 1h] [--template T] [--smtp-code 451] [--limit N]
+    herald archive [--after 60s]                 move finished notifications to PostgreSQL now
     herald check                                 configuration, Redis, SMTP, workers; exit 0 when healthy
 
 It reads the same environment as the web and the worker and talks to Redis directly, so it needs
@@ -24,7 +25,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from jobs.archive import archive_finished
 from service.accept import Conflict, Context, Rejected, accept
+from service.archive import open_archive
 from service.deadletters import Filter, requeue_matching
 from service.models import NotificationIn, NotificationOut
 from service.queue import BULK_WORKER_HEALTH_KEY, WORKER_HEALTH_KEY, open_queue
@@ -64,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     requeue.add_argument("--template")
     requeue.add_argument("--smtp-code", type=int)
     requeue.add_argument("--limit", type=int, default=1000)
+    archive = commands.add_parser("archive", help="move finished notifications to PostgreSQL now (DATABASE_URL)")
+    archive.add_argument("--after", type=_seconds, help="finished at least this long ago (ARCHIVE_AFTER_SECONDS)")
     commands.add_parser("check", help="configuration, Redis, SMTP and workers; exit 1 if anything is wrong")
     return parser
 
@@ -77,7 +82,14 @@ def _seconds(text: str) -> int:
 
 async def _with_store(settings: Settings) -> tuple[Any, Store]:
     queue = open_queue(settings, max_connections=4)
-    return queue, Store(queue, retention_seconds=settings.retention_seconds)
+    archive = await open_archive(settings, max_size=2)
+    return queue, Store(queue, retention_seconds=settings.retention_seconds, archive=archive)
+
+
+async def _close(queue: Any, store: Store) -> None:
+    await queue.aclose(close_connection_pool=True)
+    if store.archive is not None:
+        await store.archive.close()
 
 
 async def _send(settings: Settings, args: argparse.Namespace) -> int:
@@ -100,7 +112,7 @@ async def _send(settings: Settings, args: argparse.Namespace) -> int:
         print(f"herald: {exc}", file=sys.stderr)
         return 2
     finally:
-        await queue.aclose(close_connection_pool=True)
+        await _close(queue, store)
     print(json.dumps(_public(record), indent=2))
     return 0
 
@@ -110,7 +122,7 @@ async def _status(settings: Settings, args: argparse.Namespace) -> int:
     try:
         record = await store.get(args.id)
     finally:
-        await queue.aclose(close_connection_pool=True)
+        await _close(queue, store)
     if record is None:
         print(f"herald: no notification {args.id!r}", file=sys.stderr)
         return 1
@@ -126,7 +138,7 @@ async def _requeue(settings: Settings, args: argparse.Namespace) -> int:
     try:
         ids = await requeue_matching(store, wanted, now_ms=now_ms)
     finally:
-        await queue.aclose(close_connection_pool=True)
+        await _close(queue, store)
     print(f"requeued {len(ids)}" + (f": {', '.join(ids[:20])}{' …' if len(ids) > 20 else ''}" if ids else ""))
     return 0
 
@@ -137,7 +149,7 @@ async def _check(settings: Settings, args: argparse.Namespace) -> int:
 
     print("config   ok")
     healthy = True
-    queue, _ = await _with_store(settings)
+    queue, store = await _with_store(settings)
     try:
         await queue.ping()
         workers = await queue.exists(WORKER_HEALTH_KEY)
@@ -150,7 +162,7 @@ async def _check(settings: Settings, args: argparse.Namespace) -> int:
         print(f"redis    FAILED: {type(exc).__name__}: {exc}")
         healthy = False
     finally:
-        await queue.aclose(close_connection_pool=True)
+        await _close(queue, store)
     config = SmtpConfig.from_url(settings.smtp_url, timeout=settings.smtp_timeout_seconds,
                                  cert_bundle=str(settings.smtp_ca_file) if settings.smtp_ca_file else None)
     error = await Mailer(config).check()
@@ -169,7 +181,21 @@ def _first_error(exc: Exception) -> str:
     return str(exc)
 
 
-_COMMANDS = {"send": _send, "status": _status, "requeue": _requeue, "check": _check}
+async def _archive(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.database_url:
+        print("DATABASE_URL is not set: history stays in Redis", file=sys.stderr)
+        return 2
+    queue, store = await _with_store(settings)
+    after = settings.archive_after_seconds if args.after is None else args.after
+    try:
+        moved = await archive_finished({"store": store, "archive": store.archive, "archive_after_seconds": after})
+    finally:
+        await _close(queue, store)
+    print(f"moved {moved}")
+    return 0
+
+
+_COMMANDS = {"send": _send, "status": _status, "requeue": _requeue, "check": _check, "archive": _archive}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,12 +24,14 @@ from jobs.deliver import deliver
 from jobs.digest import daily_digests, flush_digests, weekly_digests
 from jobs.mailer import Mailer
 from jobs.smtp import SmtpConfig
+from jobs.archive import archive_finished, drop_expired_history
 from jobs.prune import prune_indexes
 from jobs.sweeper import sweep
 from jobs.throttle import SendThrottle
 from service import heap, logs
 from service.channels import http_secret as channel_secret
 from service.accept import Context
+from service.archive import mark_archiving, open_archive
 from service.queue import BULK_QUEUE_NAME, DELIVER_JOB, FLUSH_DIGESTS_JOB, QUEUE_NAME, job_deserializer, job_serializer
 from service.settings import Settings, load_settings
 from service.store import Store
@@ -45,7 +47,11 @@ SHUTDOWN_GRACE_SECONDS = 25
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     ctx["catalog"] = load_catalog(settings.templates_dir)
-    ctx["store"] = Store(ctx["redis"], retention_seconds=settings.retention_seconds)
+    ctx["archive"] = await open_archive(settings, max_size=2)
+    ctx["archive_after_seconds"] = settings.archive_after_seconds
+    if ctx["archive"] is not None:
+        await mark_archiving(ctx["redis"])
+    ctx["store"] = Store(ctx["redis"], retention_seconds=settings.retention_seconds, archive=ctx["archive"])
     # An attempt ends well within the SIGTERM grace, so a deploy never cuts a send in half.
     deadline = min(settings.job_timeout_seconds - 1, SHUTDOWN_GRACE_SECONDS - 5)
     smtp = SmtpConfig.from_url(
@@ -85,6 +91,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await ctx["mailer"].close()
     if "channel_http" in ctx:
         await ctx["channel_http"].aclose()
+    if ctx.get("archive") is not None:
+        await ctx["archive"].close()
 
 
 def _redis_settings(url: str) -> RedisSettings:
@@ -143,7 +151,7 @@ def worker_settings(settings: Settings, *, bulk: bool = False, settle_heap: bool
 
 
 def _cron_jobs(settings: Settings) -> list[Any]:
-    return [
+    return _archive_jobs(settings) + [
         cron(sweep, second={0, 30}, run_at_startup=True, unique=True, timeout=settings.job_timeout_seconds),
         # Every job's timeout counts: ARQ locks a killed worker's jobs for the longest one + 10 s.
         cron(prune_indexes, minute=set(range(0, 60, 10)), second=15, unique=True,
@@ -152,6 +160,17 @@ def _cron_jobs(settings: Settings) -> list[Any]:
              timeout=settings.job_timeout_seconds),
         cron(weekly_digests, weekday=settings.digest_weekday, hour=settings.digest_hour, minute=0, second=0,
              unique=True, timeout=settings.job_timeout_seconds),
+    ]
+
+
+def _archive_jobs(settings: Settings) -> list[Any]:
+    """The move to PostgreSQL every ten seconds, and its retention daily; with DATABASE_URL only."""
+    if not settings.database_url:
+        return []
+    return [
+        cron(archive_finished, second=set(range(0, 60, 10)), unique=True, timeout=settings.job_timeout_seconds),
+        cron(drop_expired_history, hour=3, minute=30, second=0, run_at_startup=True, unique=True,
+             timeout=settings.job_timeout_seconds),
     ]
 
 

@@ -268,7 +268,7 @@ async def _repeats(
     if not candidates:
         return outcomes
     keys = [requests[i].idempotency_key for i in candidates]  # type: ignore[union-attr]
-    for i, record in zip(candidates, await store.get_many(keys, attempts=False), strict=True):
+    for i, record in zip(candidates, await store.get_many(keys, attempts=False, archived=True), strict=True):
         if record is not None and record["fingerprint"] == requests[i].fingerprint():  # type: ignore[union-attr]
             outcomes[i] = Accepted(record["id"], created=False, record=None)
     return outcomes

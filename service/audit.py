@@ -8,13 +8,17 @@ unsubscribes, which outlives neither its retention nor its purpose.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
 from service import jsonio
 from service.models import iso
+from service.archive import audit_log
 from service.keys import AUDIT_KEY
+
+if TYPE_CHECKING:
+    from service.archive.pg import Archive
 
 MAX_SCANNED = 10_000
 
@@ -46,9 +50,30 @@ async def record(
 
 
 async def query(
+    redis: Redis, *, actor: str | None, since: datetime | None, cursor: str | None, limit: int,
+    archive: Archive | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first. The cursor is the stream id of the last item returned. With an archive, a
+    page the stream cannot fill goes on in PostgreSQL, below the oldest entry the stream holds."""
+    items, next_cursor = await _query_stream(redis, actor=actor, since=since, cursor=cursor, limit=limit)
+    if archive is None or next_cursor is not None or len(items) == limit:
+        return items, next_cursor
+    oldest = await redis.xrange(AUDIT_KEY, min="-", max="+", count=1)
+    below = min((i for i in (cursor, oldest[0][0].decode() if oldest else None) if i), key=_order, default=None)
+    since_ms = None if since is None else max(int(since.timestamp() * 1000), 0)
+    more, next_cursor = await audit_log.older(archive, actor=actor, since_ms=since_ms, below=below,
+                                              limit=limit - len(items))
+    return items + more, next_cursor
+
+
+def _order(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+async def _query_stream(
     redis: Redis, *, actor: str | None, since: datetime | None, cursor: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first. The cursor is the stream id of the last item returned."""
     if cursor is not None and cursor.strip("0-") == "":
         return [], None  # nothing is older than 0-0
     low = "-" if since is None else f"{max(int(since.timestamp() * 1000), 0)}-0"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from service.archive import moves
 from service.queue import deliver_job
 from service.keys import recipient_email, status_index
 from service.store import NewJob, Store
@@ -37,6 +38,7 @@ def _job(notification_id: str, now_ms: int, store: Store) -> NewJob:
 
 
 async def requeue(store: Store, notification_id: str, *, now_ms: int) -> tuple[str, str | None]:
+    await moves.restore(store, [notification_id])  # one moved to PostgreSQL comes back first
     return await store.requeue(notification_id, job=_job(notification_id, now_ms, store), now_ms=now_ms)
 
 
@@ -62,4 +64,22 @@ async def requeue_matching(store: Store, wanted: Filter, *, now_ms: int) -> list
             requeued += await requeue_ids(store, chunk, now_ms=now_ms)
         if len(requeued) >= wanted.limit:
             break
+    if store.archive is not None and len(requeued) < wanted.limit:
+        requeued += await _requeue_archived(store, wanted, now_ms=now_ms, room=wanted.limit - len(requeued))
+    return requeued
+
+
+async def _requeue_archived(store: Store, wanted: Filter, *, now_ms: int, room: int) -> list[str]:
+    """The dead letters already moved to PostgreSQL: brought back to Redis, then requeued."""
+    assert store.archive is not None
+    where = {"status": "failed", "template": wanted.template, "recipient": wanted.to.lower() if wanted.to else None}
+    requeued: list[str] = []
+    before: tuple[int, str] | None = None
+    for _ in range(MAX_SCANNED // 500):
+        rows = await store.archive.search(where, before=before, limit=500, attempts=False)
+        matching = [r["id"] for r in rows if wanted.matches(r)][:room - len(requeued)]
+        requeued += await requeue_ids(store, await moves.restore(store, matching), now_ms=now_ms)
+        if len(rows) < 500 or len(requeued) >= room:
+            break
+        before = (int(rows[-1]["created_ms"]), rows[-1]["id"])
     return requeued

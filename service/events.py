@@ -21,6 +21,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from service import jsonio, verp
+from service.archive import moves
 from service.coalesce import Coalescer
 from service.keys import (
     STATS_KEY, SUPPRESSED_KEY, SUPPRESSED_ORDER_KEY, UNMATCHED_REPORTS_KEY, events_key, message_id_key, record_key,
@@ -70,6 +71,8 @@ class Events:
     async def _find(self, report: Report) -> tuple[str | None, str | None]:
         """The notification a report is about, and how it was found."""
         redis = self.store.redis
+        if report.notification_id:  # a late report about one moved to PostgreSQL: back to Redis first
+            await moves.restore(self.store, [report.notification_id])
         if report.notification_id and await redis.exists(record_key(report.notification_id)):
             return report.notification_id, "notification id"
         candidates = []
@@ -79,6 +82,7 @@ class Events:
             candidates.append((hex_id, "message-id"))
         for hex_id, how in candidates:
             if found := await redis.get(message_id_key(hex_id)):
+                await moves.restore(self.store, [found.decode()])
                 return found.decode(), how
         return None, None
 

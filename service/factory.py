@@ -16,6 +16,7 @@ from service.limits import BodySizeLimit
 from service.requestlog import RequestLog
 from service.metrics import WebMetrics
 from service.models import NotificationIn
+from service.archive import mark_archiving, open_archive
 from service.queue import open_queue
 from service.dashboard import web as dashboard_web
 from service.routes import (
@@ -37,7 +38,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     queue = open_queue(settings)
     app.state.queue = queue
-    app.state.store = Store(queue, retention_seconds=settings.retention_seconds)
+    archive = await open_archive(settings)
+    if archive is not None:
+        await mark_archiving(queue)
+    app.state.store = Store(queue, retention_seconds=settings.retention_seconds, archive=archive)
     app.state.events = Events(app.state.store, settings)
     app.state.rate_buckets = {}
     app.state.inbox_hub = Hub(queue)
@@ -49,6 +53,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await app.state.inbox_hub.close()
+        if archive is not None:
+            await archive.close()
         await queue.aclose(close_connection_pool=True)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from service import cursors
 from service.cursors import BadCursor
-from service.keys import INDEX_ALL, recipient_email, recipient_index, status_index, template_index
+from service.keys import INDEX_ALL, recipient_email, recipient_index, record_key, status_index, template_index
 from service.store import Store
 
 SCAN_CHUNK = 200
@@ -37,6 +37,11 @@ class Query:
             return status_index(self.status)
         return INDEX_ALL
 
+    def where(self) -> dict[str, Any]:
+        """The same filters, as the archive's columns (service.archive)."""
+        return {"recipient": self.to.lower() if self.to else None, "status": self.status,
+                "template": self.template, "since_ms": self.since_ms, "until_ms": self.until_ms}
+
     def matches(self, record: dict[str, Any]) -> bool:
         return (
             (self.status is None or record["status"] == self.status)
@@ -60,8 +65,37 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
 async def search(store: Store, query: Query, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first, with their attempts; the cursor is the (score, id) of the last entry looked at."""
     found, next_cursor = await _scan(store, query, cursor)
-    full = await store.get_many([r["id"] for r in found])
-    return [r for r in full if r is not None], next_cursor
+    full = [r for r in await store.get_many([r["id"] for r in found]) if r is not None]
+    if store.archive is None:
+        return full, next_cursor
+    return await _with_archived(store, query, cursor, full, next_cursor)
+
+
+async def _with_archived(store: Store, query: Query, cursor: str | None, found: list[dict[str, Any]],
+                         next_cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """Redis's page merged with PostgreSQL's, in one order. While Redis's scan stopped short of
+    the end (`next_cursor`), only what lies above that point is certain to be complete."""
+    assert store.archive is not None
+    older = await store.archive.search(query.where(), before=decode_cursor(cursor) if cursor else None,
+                                       limit=query.limit)
+    # One that Redis holds again (a retry, a late bounce) is Redis's to show, or not.
+    async with store.redis.pipeline(transaction=False) as pipe:
+        for record in older:
+            pipe.exists(record_key(record["id"]))
+        live = await pipe.execute()
+    older = [r for r, alive in zip(older, live, strict=True) if not alive]
+    merged = sorted(found + older, key=_position, reverse=True)
+    frontier = decode_cursor(next_cursor) if next_cursor else None
+    if frontier is not None:
+        merged = [r for r in merged if _position(r) >= frontier]
+    page = merged[:query.limit]
+    if len(page) == query.limit:
+        return page, encode_cursor(*_position(page[-1]))
+    return page, next_cursor
+
+
+def _position(record: dict[str, Any]) -> tuple[int, str]:
+    return int(record["created_ms"]), record["id"]
 
 
 async def _scan(store: Store, query: Query, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:

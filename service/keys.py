@@ -22,6 +22,10 @@ INDEX_ALL = PREFIX + "idx:all"
 # as the change it announces, so that no event is lost between the two.
 OUTBOX_KEY = PREFIX + "outbox"
 WEBHOOKS_KEY = PREFIX + "webhooks"  # registered endpoints: id -> JSON (service.webhooks)
+# Finished notifications by when they finished, for the mover to PostgreSQL (service.archive),
+# written only while ARCHIVING_KEY says one runs.
+FINISHED_INDEX = PREFIX + "idx:finished"
+ARCHIVING_KEY = PREFIX + "archiving"
 # Delivery reports that named no notification Herald still has (their addresses are still suppressed).
 UNMATCHED_REPORTS_KEY = PREFIX + "reports:unmatched"
 
@@ -38,6 +42,11 @@ def attempts_key(notification_id: str) -> str:
 def events_key(notification_id: str) -> str:
     """The delivery events (bounces, complaints) reported for a notification, oldest first."""
     return f"{PREFIX}e:{notification_id}"
+
+
+def archived_key(notification_id: str) -> str:
+    """What Redis keeps of a notification moved to PostgreSQL: its fingerprint, for idempotency."""
+    return f"{PREFIX}x:{notification_id}"
 
 
 def message_id_key(message_id_hex: str) -> str:

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     # The http channel signs the Standard Webhooks way with this (whsec_...); unset: derived from SECRET_KEY.
     http_channel_secret: str | None = None
     channel_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    # History on disk (service.archive): finished notifications and audit entries move to
+    # PostgreSQL this long after they finish, and stay there HISTORY_RETENTION_DAYS. Unset: Redis only.
+    database_url: str | None = None
+    history_retention_days: int = Field(default=90, ge=1, le=3660)
+    archive_after_seconds: int = Field(default=60, ge=0, le=7 * 86400)
 
     @property
     def mail_domain(self) -> str:
@@ -136,6 +141,14 @@ class Settings(BaseSettings):
     @classmethod
     def _check_redis_url(cls, url: str) -> str:
         _check_url(url, _REDIS_SCHEMES, need_host=not url.startswith("unix:"))
+        return url
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        _check_url(url, {"postgresql", "postgres"}, need_host=False)
         return url
 
     @field_validator("smtp_url")

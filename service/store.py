@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
@@ -25,6 +25,10 @@ from service.keys import (
 )
 from service.templates import ALWAYS_SENT
 from service.verp import message_id_hex
+from service.claims import Claim, claimed as _claimed
+
+if TYPE_CHECKING:  # asyncpg is imported only where DATABASE_URL is set
+    from service.archive.pg import Archive
 
 TERMINAL = frozenset({"sent", "failed", "cancelled", "suppressed", "digested", "bounced", "complained"})
 ACTIVE = frozenset({"scheduled", "queued", "sending", "retrying"})
@@ -97,9 +101,10 @@ def _load_script(redis: Redis, name: str) -> Coalescer:
 class Store:
     """Typed access to Herald's own keys; one instance per process, built at start-up."""
 
-    def __init__(self, redis: Redis, *, retention_seconds: int) -> None:
+    def __init__(self, redis: Redis, *, retention_seconds: int, archive: Archive | None = None) -> None:
         self.redis = redis
         self.retention = retention_seconds
+        self.archive = archive  # finished records moved to PostgreSQL (service.archive), if any
         self._create = _load_script(redis, "create")
         self._transition = _load_script(redis, "transition")
         self._claim = _load_script(redis, "claim")
@@ -107,6 +112,8 @@ class Store:
         self._reschedule = _load_script(redis, "reschedule")
         self._digest_taken = _load_script(redis, "digest_taken")
         self._enqueue = _load_script(redis, "enqueue")
+        self.archived = _load_script(redis, "archived")
+        self.restore = _load_script(redis, "restore")
 
     async def create(self, new: NewRecord) -> Created:
         """Write a new record (and its job) unless its id is taken: one round trip, shared with
@@ -222,11 +229,14 @@ class Store:
         return int(await self._digest_taken(keys, [email.lower(), digest_id, *item_ids]))
 
     async def get(self, notification_id: str) -> dict[str, Any] | None:
-        [record] = await self.get_many([notification_id])
+        """From Redis or, once it has moved there, from PostgreSQL."""
+        [record] = await self.get_many([notification_id], archived=True)
         return record
 
-    async def get_many(self, ids: Sequence[str], *, attempts: bool = True) -> list[dict[str, Any] | None]:
-        """`attempts`: with each record's attempts and delivery events (a page of history has none)."""
+    async def get_many(self, ids: Sequence[str], *, attempts: bool = True,
+                       archived: bool = False) -> list[dict[str, Any] | None]:
+        """`attempts`: with each record's attempts and delivery events (a page of history has none).
+        `archived`: look in PostgreSQL for those Redis no longer has."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for notification_id in ids:
                 pipe.hgetall(record_key(notification_id))
@@ -235,49 +245,22 @@ class Store:
                     pipe.lrange(events_key(notification_id), 0, -1)
             replies = await pipe.execute()
         if not attempts:
-            return [_decode(raw, [], []) for raw in replies]
-        return [_decode(*replies[i:i + 3]) for i in range(0, len(replies), 3)]
+            found = [_decode(raw, [], []) for raw in replies]
+        else:
+            found = [_decode(*replies[i:i + 3]) for i in range(0, len(replies), 3)]
+        if archived and self.archive is not None and None in found:
+            moved = await self.archive.get_many([i for i, r in zip(ids, found, strict=True) if r is None])
+            found = [moved.get(i) if r is None else r for i, r in zip(ids, found, strict=True)]
+        return found
 
     async def due_pending(self, *, before_ms: int, limit: int = 500) -> list[str]:
         ids = await self.redis.zrangebyscore(PENDING_KEY, "-inf", before_ms, start=0, num=limit)
         return [_text(i) for i in ids]
 
 
-@dataclass(frozen=True)
-class Claim:
-    """A claim's answer. `verdict`, with `detail`:
-
-    "claimed" (the status before), "refused" ("suppressed"/"opted_out", now written as
-    `suppressed`), "skipped" (the status, None if the record is gone), "not due" (None),
-    "early" (the due time in ms, within the tolerance) or "unclaimed" (the status; nothing written).
-    `record`: as it was before the claim, when claimed or unclaimed.
-    """
-
-    verdict: str
-    detail: str | None
-    record: dict[str, Any] | None = None
-
-
-_CLAIM_VERDICTS = {0: "skipped", 1: "claimed", 2: "refused", 3: "not due", 4: "early", 5: "unclaimed"}
-
-
 async def _each(script: Coalescer, calls: Iterable[tuple[Sequence[Any], Sequence[Any]]]) -> list[Any]:
     """Many calls of one script in one round trip (with any others made in the same turn)."""
     return await asyncio.gather(*(script.submit(keys, args) for keys, args in calls))
-
-
-def _claimed(reply: list[Any]) -> Claim:
-    code, detail, *rest = reply
-    return Claim(_CLAIM_VERDICTS[int(code)], _text(detail) or None, _record_from_flat(rest[0]) if rest else None)
-
-
-def _record_from_flat(flat: list[bytes | str]) -> dict[str, Any]:
-    """HGETALL's field, value, ... as `get_many(attempts=False)` gives it; once per delivery, so inlined."""
-    texts = [item.decode() if isinstance(item, bytes) else item for item in flat]
-    record: dict[str, Any] = dict(zip(texts[::2], texts[1::2]))
-    record["attempts"] = []
-    record["events"] = []
-    return record
 
 
 def _requeued(reply: list[Any]) -> tuple[str, str | None]:

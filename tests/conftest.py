@@ -20,6 +20,7 @@ from service.embedded import RedisServer, free_port
 from service.factory import create_app
 from service.settings import Settings
 from tests.support.herald import API_KEY, AUTH, Herald, herald_env
+from tests.support.postgres import ScratchDatabase
 from tests.support.smtp import ScriptedSMTP
 
 __all__ = ["API_KEY", "AUTH"]
@@ -132,3 +133,17 @@ def herald(redis_url: str, smtp: ScriptedSMTP) -> Iterator[Herald]:
         yield app
     finally:
         app.stop_all()
+
+
+@pytest.fixture(scope="session")
+def test_database() -> Iterator[ScratchDatabase]:
+    database = ScratchDatabase().create()
+    yield database
+    database.drop()
+
+
+@pytest.fixture
+async def database_url(test_database: ScratchDatabase) -> str:
+    """An empty database (no tables yet) of this test session's own."""
+    await test_database.empty()
+    return test_database.url

@@ -1,9 +1,34 @@
 -- Shared by every Herald script (prepended when the scripts are loaded).
 -- Herald keys all start with 'herald:'; Herald runs on one Redis (not Cluster), as ARQ does.
+local FINISHED = {sent = true, failed = true, cancelled = true, suppressed = true, digested = true,
+                  bounced = true, complained = true}
+
+local function now_ms()
+  local now = redis.call('TIME')
+  return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+end
+
+-- While a mover to PostgreSQL runs (service.archive), the finished ones wait in an index of
+-- their own, scored by when they finished; a Redis-only deployment writes nothing more.
+local function mark_finished(id, old, new)
+  if FINISHED[new] then
+    if redis.call('EXISTS', 'herald:archiving') == 1 then redis.call('ZADD', 'herald:idx:finished', now_ms(), id) end
+  elseif old and FINISHED[old] then
+    redis.call('ZREM', 'herald:idx:finished', id)
+  end
+end
+
 local function move_status_index(id, old, new, created_ms)
   if old == new then return end
   if old then redis.call('ZREM', 'herald:idx:status:' .. old, id) end
   redis.call('ZADD', 'herald:idx:status:' .. new, created_ms, id)
+  mark_finished(id, old, new)
+end
+
+-- A notification moved to PostgreSQL leaves its fingerprint under herald:x:{id}: a repeat of its
+-- request is still a repeat. `record_key` is 'herald:n:{id}'.
+local function archived_fingerprint(record_key)
+  return redis.call('GET', 'herald:x:' .. string.sub(record_key, 10))
 end
 
 local function is_active(status)
@@ -97,9 +122,7 @@ end
 -- that a deployment without webhooks writes nothing more.
 local function announce(kind, id)
   if redis.call('EXISTS', 'herald:webhooks') == 0 then return end
-  local now = redis.call('TIME')
-  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-  local at = os_date_iso(ms)
+  local at = os_date_iso(now_ms())
   -- Capped far above what a running dispatcher leaves (it deletes what it has handed out), so
   -- that a deployment whose workers are all down for days cannot fill Redis with it.
   redis.call('XADD', 'herald:outbox', 'MAXLEN', '~', 1000000, '*', 'type', kind, 'id', id, 'at', at)

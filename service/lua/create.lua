@@ -19,6 +19,8 @@ end
 if KEYS[15] ~= '' and redis.call('EXISTS', KEYS[15]) == 1 then
   return {0, redis.call('HGET', KEYS[15], 'fingerprint') or '', ''}
 end
+local archived = archived_fingerprint(KEYS[1]) or (KEYS[15] ~= '' and archived_fingerprint(KEYS[15]))
+if archived then return {0, archived, ''} end
 -- One JSON argument rather than fifty: packing each argument costs the web process more than
 -- decoding them costs Redis.
 local fields = cjson.decode(ARGV[12])

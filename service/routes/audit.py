@@ -29,5 +29,6 @@ async def list_audit(
             since.timestamp()
         except (OverflowError, ValueError):
             raise unprocessable(["query", "since"], "since is out of range") from None
-    items, next_cursor = await audit.query(store.redis, actor=actor, since=since, cursor=cursor, limit=limit)
+    items, next_cursor = await audit.query(store.redis, actor=actor, since=since, cursor=cursor, limit=limit,
+                                         archive=store.archive)
     return {"items": items, "next_cursor": next_cursor}

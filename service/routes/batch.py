@@ -42,7 +42,7 @@ async def create_batch(body: BatchIn, ctx: AcceptContextDep, store: StoreDep, we
     requests = [_parse(item) for item in body.notifications]
     outcomes = await accept_requests(store, replace(ctx, batch=True), requests, now=datetime.now(UTC))
     repeats = await store.get_many([o.notification_id for o in outcomes
-                                    if isinstance(o, Accepted) and o.record is None])
+                                    if isinstance(o, Accepted) and o.record is None], archived=True)
     results = []
     for outcome in outcomes:
         if isinstance(outcome, Rejected):

@@ -46,7 +46,7 @@ async def with_deliveries(store: Store, notification: NotificationOut) -> Notifi
     """Each channel's delivery with its status as it is now."""
     if not notification.deliveries:
         return notification
-    found = await store.get_many([d.id for d in notification.deliveries], attempts=False)
+    found = await store.get_many([d.id for d in notification.deliveries], attempts=False, archived=True)
     for delivery, record in zip(notification.deliveries, found, strict=True):
         delivery.status = record["status"] if record else "expired"
         delivery.error = (record or {}).get("error") or None
@@ -119,12 +119,14 @@ async def cancel_notification(
     notification_id: str, actor: ActorDep, store: StoreDep, queue: QueueDep, settings: SettingsDep,
     web_metrics: MetricsDep,
 ) -> NotificationOut:
-    found = await store.get_many([notification_id], attempts=False)
+    found = await store.get_many([notification_id], attempts=False, archived=True)
     ids = [d["id"] for d in jsonio.loads((found[0] or {}).get("deliveries") or "[]")] or [notification_id]
     # Every channel's delivery that has not gone out yet; the ones that have stay as they are.
     results = await asyncio.gather(*(store.transition(
         i, allowed=CANCELLABLE, fields={"status": "cancelled"}, pending=None, ttl=store.retention) for i in ids))
     applied, previous = results[0]
+    if previous is None and found[0] is not None:  # finished and moved to PostgreSQL
+        previous = found[0]["status"]
     if previous is None:
         raise HTTPException(404, f"notification {notification_id!r} not found")
     if not any(ok for ok, _ in results):

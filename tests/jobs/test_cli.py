@@ -67,3 +67,19 @@ def test_check_exits_zero_only_when_everything_answers(redis_url: str, smtp: Scr
     assert no_smtp.returncode == 1 and "smtp     FAILED" in no_smtp.stdout
     misconfigured = herald(env | {"REDIS_URL": "http://nope"}, "check")
     assert misconfigured.returncode != 0 and "REDIS_URL" in misconfigured.stderr
+
+
+async def test_archive_moves_what_finished_and_needs_database_url(redis_url: str, smtp: ScriptedSMTP, settings,
+                                                                  database_url: str):
+    env = herald_env(redis_url, smtp.url)
+    refused = herald(env, "archive")
+    assert refused.returncode == 2 and "DATABASE_URL" in refused.stderr
+    env["DATABASE_URL"] = database_url
+    created = json.loads(herald(env, "send", "user.welcome", "ada@example.com", "--context", '{"name": "A"}').stdout)
+    await drain(settings.model_copy(update={"database_url": database_url}))
+    assert herald(env, "archive", "--after", "1h").stdout.strip() == "moved 0"
+    moved = herald(env, "archive", "--after", "0s")
+    assert moved.returncode == 0 and moved.stdout.strip() == "moved 1", moved.stderr
+    assert not redis.Redis.from_url(redis_url).exists(f"herald:n:{created['id']}")
+    status = herald(env, "status", created["id"])
+    assert status.returncode == 0 and json.loads(status.stdout)["status"] == "sent"

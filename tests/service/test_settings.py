@@ -58,6 +58,8 @@ def test_bad_api_key_pair_names_api_keys_without_echoing_it(raw):
         ("smtp_url", "smtps://mail.acme.test"),
         ("smtp_url", "smtp://mail.acme.test:port"),
         ("smtp_url", "smtp://:25"),
+        ("database_url", "mysql://db.acme.test/herald"),
+        ("database_url", "postgresql://db.acme.test:port/herald"),
     ],
 )
 def test_invalid_url_names_its_variable(field, url):
@@ -81,6 +83,8 @@ def test_invalid_url_from_the_environment_names_its_variable(monkeypatch, variab
         ("redis_url", "unix:///run/redis.sock"),
         ("smtp_url", "smtp+tls://user:pw@mail.acme.test"),
         ("smtp_url", "smtp+ssl://mail.acme.test:465"),
+        ("database_url", "postgresql://herald:pw@db.acme.test:5432/herald"),
+        ("database_url", "postgres:///herald?host=/run/postgresql"),
     ],
 )
 def test_supported_url_schemes_are_accepted(field, url):
@@ -151,3 +155,7 @@ def test_mail_domain_is_the_domain_of_mail_from(mail_from, domain):
 
 def test_public_url_loses_its_trailing_slash():
     assert load(public_url="https://herald.acme.test/").public_url == "https://herald.acme.test"
+
+
+def test_an_empty_database_url_means_redis_only():
+    assert load(database_url="").database_url is None

@@ -1,0 +1,84 @@
+"""The move to PostgreSQL: finished notifications and old audit entries leave Redis.
+
+Each round reads a batch of records that finished ARCHIVE_AFTER_SECONDS ago or more, commits them
+to PostgreSQL, and only then drops them from Redis (lua/archived.lua), keeping a key of their
+fingerprint where a repeat of the request could come. A crash between the two leaves a record in
+both, and the next round writes it again over itself: nothing is lost and nothing is doubled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from service.archive import audit_log, mark_archiving, moves, schema
+from service.keys import FINISHED_INDEX
+from service.store import TERMINAL, Store
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from service.archive.pg import Archive
+
+log = logging.getLogger("herald.archive")
+
+BATCH = 500
+BUDGET_SECONDS = 8  # a round runs every 10 s (jobs.worker): the rest waits for the next
+
+
+async def archive_finished(ctx: dict[str, Any]) -> int:
+    """One round of the mover; how many records moved."""
+    archive: Archive | None = ctx.get("archive")
+    if archive is None:
+        return 0
+    store: Store = ctx["store"]
+    deadline = time.monotonic() + BUDGET_SECONDS
+    moved = 0
+    async with archive.exclusive() as conn:
+        if conn is None:  # another worker's round is still running
+            return 0
+        before_ms = int(time.time() * 1000) - ctx["archive_after_seconds"] * 1000
+        while time.monotonic() < deadline:
+            count, more = await move_batch(store, archive, conn, before_ms=before_ms)
+            moved += count
+            if not more:
+                break
+        await audit_log.move(store.redis, archive, conn, before_ms=before_ms)
+    # Also after a Redis that lost its keys (a flush, a failover to an empty replica): the scripts
+    # index finished records again. After the round: reading is all it does before PostgreSQL has them.
+    await mark_archiving(store.redis)
+    if moved:
+        log.info("archive: %d notifications moved to PostgreSQL", moved)
+    return moved
+
+
+async def move_batch(store: Store, archive: Archive, conn: asyncpg.Connection, *,
+                     before_ms: int) -> tuple[int, bool]:
+    """(records moved, whether more are due)."""
+    ids = [i.decode() for i in await store.redis.zrangebyscore(FINISHED_INDEX, "-inf", before_ms, start=0,
+                                                               num=BATCH)]
+    if not ids:
+        return 0, False
+    records = await store.get_many(ids)
+    ready = [r for r in records if r is not None and r["status"] in TERMINAL and r.get("channel") != "inbox"]
+    # Expired ones, and inbox items, which live on in Redis as the inbox itself (service.inbox).
+    stale = [i for i, r in zip(ids, records, strict=True) if r is None or r.get("channel") == "inbox"]
+    if stale:
+        await store.redis.zrem(FINISHED_INDEX, *stale)
+    await archive.write(conn, ready)
+    dropped = await moves.drop(store, ready)
+    return sum(dropped), len(ids) == BATCH
+
+
+async def drop_expired_history(ctx: dict[str, Any]) -> list[str]:
+    """Daily: the day partitions older than HISTORY_RETENTION_DAYS go, whole."""
+    archive: Archive | None = ctx.get("archive")
+    if archive is None:
+        return []
+    async with archive.pool.acquire() as conn:
+        dropped = await schema.drop_expired(conn, now=datetime.now(UTC), retention_days=archive.retention_days)
+    if dropped:
+        log.info("archive: dropped %s", ", ".join(dropped))
+    return dropped

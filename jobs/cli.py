@@ -83,7 +83,8 @@ def _seconds(text: str) -> int:
 async def _with_store(settings: Settings) -> tuple[Any, Store]:
     queue = open_queue(settings, max_connections=4)
     archive = await open_archive(settings, max_size=2)
-    return queue, Store(queue, retention_seconds=settings.retention_seconds, archive=archive)
+    return queue, Store(queue, retention_seconds=settings.retention_seconds, archive=archive,
+                            wait_replicas=settings.redis_wait_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
 
 
 async def _close(queue: Any, store: Store) -> None:

@@ -16,12 +16,13 @@ import signal
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from jobs.reports import parse_report
 from service import logs, verp
+from service.archive import open_archive
 from service.events import Events
+from service.queue import open_queue
 from service.settings import Settings, load_settings
 from service.store import Store
 
@@ -69,8 +70,10 @@ class ReportHandler:
 
 async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event) -> None:
     """Serve until `stop` is set, then let the reports being recorded finish."""
-    redis = Redis.from_url(settings.redis_url)
-    handler = ReportHandler(Events(Store(redis, retention_seconds=settings.retention_seconds), settings), settings)
+    redis = open_queue(settings, max_connections=16)
+    archive = await open_archive(settings, max_size=2)  # a late report can be about a moved one
+    store = Store(redis, retention_seconds=settings.retention_seconds, archive=archive)
+    handler = ReportHandler(Events(store, settings), settings)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(handler, data_size_limit=settings.inbound_max_bytes, hostname=handler.domain or None,
@@ -82,7 +85,9 @@ async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event
     finally:
         server.close()
         await _drain(handler)
-        await redis.aclose()
+        await redis.aclose(close_connection_pool=True)
+        if archive is not None:
+            await archive.close()
 
 
 async def _drain(handler: ReportHandler) -> None:

@@ -24,7 +24,6 @@ from typing import Any
 
 import httpx
 from arq import worker as arq_worker
-from arq.connections import RedisSettings
 from redis.exceptions import RedisError, ResponseError
 
 from jobs.webhooks import deliver_webhook
@@ -46,7 +45,8 @@ STOP_GRACE_SECONDS = 3  # after the email jobs' own grace, within the platform's
 _ArqWorker = arq_worker.Worker
 
 
-async def start(ctx: dict[str, Any], *, redis_settings: RedisSettings) -> None:
+async def start(ctx: dict[str, Any], *, redis: dict[str, Any]) -> None:
+    """`redis`: the worker's options for reaching Redis (jobs.worker.redis_options)."""
     settings = ctx["settings"]
     ctx["webhook_http"] = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False,
                                             headers={"user-agent": "Herald-Webhooks/1"})
@@ -54,7 +54,7 @@ async def start(ctx: dict[str, Any], *, redis_settings: RedisSettings) -> None:
         functions=[arq_worker.func(deliver_webhook, name=DELIVER_WEBHOOK_JOB,
                                    timeout=settings.webhook_timeout_seconds + 5,
                                    max_tries=len(settings.webhook_retry_seconds) * 2 + 10)],
-        queue_name=WEBHOOK_QUEUE_NAME, redis_settings=redis_settings, handle_signals=False,
+        queue_name=WEBHOOK_QUEUE_NAME, **redis, handle_signals=False,
         max_jobs=settings.webhook_max_jobs, keep_result=0, poll_delay=settings.worker_poll_seconds,
         job_serializer=job_serializer, job_deserializer=job_deserializer, health_check_interval=10,
         ctx={"settings": settings, "http": ctx["webhook_http"]},

@@ -12,7 +12,7 @@ from typing import Any
 import arq.worker
 import httpx
 from arq import cron
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio.retry import Retry as RedisRetry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -32,6 +32,7 @@ from service import heap, logs
 from service.channels import http_secret as channel_secret
 from service.accept import Context
 from service.archive import mark_archiving, open_archive
+from service.redis_conn import connection_pool, is_sentinel, parse_sentinel
 from service.queue import BULK_QUEUE_NAME, DELIVER_JOB, FLUSH_DIGESTS_JOB, QUEUE_NAME, job_deserializer, job_serializer
 from service.settings import Settings, load_settings
 from service.store import Store
@@ -80,7 +81,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     log.info("herald worker ready: %d templates, SMTP %s:%d", len(ctx["catalog"].templates),
              smtp.hostname, smtp.port)
     if ctx["spare_queue"] is not None:  # the default lane's workers hand out and send webhooks
-        await webhook_dispatch.start(ctx, redis_settings=_redis_settings(settings.redis_url))
+        await webhook_dispatch.start(ctx, redis=redis_options(settings))
     if ctx["settle_heap"]:
         heap.settle()
 
@@ -95,18 +96,32 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await ctx["archive"].close()
 
 
+_RETRIES: dict[str, Any] = {
+    "retry_on_timeout": True,
+    "retry_on_error": [RedisConnectionError, RedisTimeoutError, ConnectionError],
+    "retry": RedisRetry(ExponentialBackoff(cap=2.0, base=0.05), retries=REDIS_RETRIES),
+}
+
+
 def _redis_settings(url: str) -> RedisSettings:
     """The worker rides out a Redis restart: every command is retried with backoff for about
     two minutes (ARQ's own loop would otherwise die on the first refused connection)."""
-    return replace(
-        RedisSettings.from_dsn(url),
-        conn_timeout=2,
-        conn_retries=60,
-        conn_retry_delay=2,
-        retry_on_timeout=True,
-        retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionError],
-        retry=RedisRetry(ExponentialBackoff(cap=2.0, base=0.05), retries=REDIS_RETRIES),
-    )
+    if is_sentinel(url):  # for `arq --check`; the worker itself gets `redis_options`' pool
+        target = parse_sentinel(url)
+        return RedisSettings(host=list(target.sentinels), sentinel=True, sentinel_master=target.master,
+                             database=target.db, username=target.username, password=target.password)
+    return replace(RedisSettings.from_dsn(url), conn_timeout=2, conn_retries=60, conn_retry_delay=2, **_RETRIES)
+
+
+def redis_options(settings: Settings) -> dict[str, Any]:
+    """How an arq.Worker reaches Redis. Through Sentinel, with a pool of Herald's own: ARQ's
+    would neither retry nor time out (it passes none of RedisSettings' options to Sentinel)."""
+    options: dict[str, Any] = {"redis_settings": _redis_settings(settings.redis_url)}
+    if is_sentinel(settings.redis_url):
+        pool = connection_pool(settings.redis_url, max_connections=max(64, settings.worker_max_jobs * 2 + 16),
+                               timeout=10, socket_connect_timeout=2, socket_timeout=10, **_RETRIES)
+        options["redis_pool"] = ArqRedis(pool, job_serializer=job_serializer, job_deserializer=job_deserializer)
+    return options
 
 
 def worker_settings(settings: Settings, *, bulk: bool = False, settle_heap: bool = False,
@@ -128,7 +143,6 @@ def worker_settings(settings: Settings, *, bulk: bool = False, settle_heap: bool
         "queue_name": BULK_QUEUE_NAME if bulk else QUEUE_NAME,
         "cron_jobs": [] if bulk else _cron_jobs(settings),
         "timezone": UTC,
-        "redis_settings": _redis_settings(settings.redis_url),
         "ctx": {"settings": settings, "settle_heap": settle_heap, "spare_queue": None if bulk else BULK_QUEUE_NAME},
         "on_startup": startup,
         "on_shutdown": shutdown,
@@ -147,7 +161,7 @@ def worker_settings(settings: Settings, *, bulk: bool = False, settle_heap: bool
         "health_check_interval": 10,
         "poll_delay": settings.worker_poll_seconds,
     }
-    return options | overrides
+    return options | redis_options(settings) | overrides
 
 
 def _cron_jobs(settings: Settings) -> list[Any]:

@@ -17,16 +17,27 @@ from typing import Any
 from hiredis import pack_command
 from redis.asyncio.connection import Connection
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 _Call = tuple[bytes, "asyncio.Future[Any]"]  # an EVALSHA as it goes on the wire, and its caller
 
 
-class Coalescer:
-    """`await coalescer(keys, args)` is `await script(keys=keys, args=args)`, batched."""
+class NotReplicated(RedisError):
+    """The primary has the write, but not the replicas WAIT was asked for within its timeout: not
+    yet safe from a failover, so not acknowledged (the API's 503)."""
 
-    def __init__(self, script: AsyncScript) -> None:
+
+class Coalescer:
+    """`await coalescer(keys, args)` is `await script(keys=keys, args=args)`, batched.
+
+    `wait_replicas`: each batch ends with WAIT on its connection, and its calls succeed only when
+    that many replicas confirm them within `wait_timeout_ms` (REDIS_WAIT_REPLICAS).
+    """
+
+    def __init__(self, script: AsyncScript, *, wait_replicas: int = 0, wait_timeout_ms: int = 1000) -> None:
         self._script = script
+        self._wait = pack_command(("WAIT", wait_replicas, wait_timeout_ms)) if wait_replicas else None
+        self._replicas = wait_replicas
         self._batch: list[_Call] | None = None  # still taking calls; its send runs in the next turn
         self._sending: set[asyncio.Task[None]] = set()  # held here so that none is collected mid-flight
 
@@ -95,16 +106,32 @@ class Coalescer:
         # sends only the calls after it. A call whose reply was lost runs again, as any command
         # redis-py retries does (and as ARQ's transaction does when its EXEC reply is lost).
         replies: list[Any] = []
+        tries = 0
         pool = self._script.registered_client.connection_pool
         connection = await pool.get_connection("EVALSHA")
+
+        async def attempt() -> None:
+            nonlocal tries
+            tries += 1
+            await _exchange(connection, calls, replies)
+
         try:
             # The client's retry policy, as redis-py applies it to a command of its own: the
             # worker's rides out a Redis restart (REDIS_RETRIES), the web's gives up at once.
-            await connection.retry.call_with_retry(
-                lambda: _exchange(connection, calls, replies), lambda error: _disconnect(connection, error))
+            await connection.retry.call_with_retry(attempt, lambda error: _disconnect(connection, error))
+            if self._wait is not None:
+                await self._confirm(connection, reconnected=tries > 1)
             return replies
         finally:
             await pool.release(connection)
+
+    async def _confirm(self, connection: Connection, *, reconnected: bool) -> None:
+        """WAIT counts what this connection wrote: after a reconnect, what the lost one wrote
+        before is not counted, so it is not confirmed either."""
+        await connection.send_packed_command(self._wait)
+        acked = await connection.read_response()
+        if reconnected or int(acked) < self._replicas:
+            raise NotReplicated(f"the write reached {acked} of {self._replicas} replicas in time")
 
 
 async def _exchange(connection: Connection, calls: list[_Call], replies: list[Any]) -> None:

@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -33,10 +34,12 @@ def find_redis_server() -> str:
 class RedisServer:
     """A redis-server on 127.0.0.1 that keeps nothing on disk; stopped by pid when closed."""
 
-    def __init__(self, *, port: int | None = None, workdir: Path, durable: bool = False) -> None:
+    def __init__(self, *, port: int | None = None, workdir: Path, durable: bool = False,
+                 options: Sequence[str] = ()) -> None:
         self.port = port or free_port()
         self.workdir = workdir
         self.durable = durable  # AOF with fsync on every write: survives a restart
+        self.options = list(options)  # more of redis-server's own, e.g. ["--replicaof", host, port]
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -48,7 +51,7 @@ class RedisServer:
         persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else ["--appendonly", "no"]
         args = [
             find_redis_server(), "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-            *persistence, "--dir", str(self.workdir), "--protected-mode", "yes",
+            *persistence, "--dir", str(self.workdir), "--protected-mode", "yes", *self.options,
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

@@ -41,7 +41,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     archive = await open_archive(settings)
     if archive is not None:
         await mark_archiving(queue)
-    app.state.store = Store(queue, retention_seconds=settings.retention_seconds, archive=archive)
+    app.state.store = Store(queue, retention_seconds=settings.retention_seconds, archive=archive,
+                            wait_replicas=settings.redis_wait_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
     app.state.events = Events(app.state.store, settings)
     app.state.rate_buckets = {}
     app.state.inbox_hub = Hub(queue)

@@ -18,10 +18,10 @@ from arq.constants import (
     result_key_prefix,
     retry_key_prefix,
 )
-from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.client import Pipeline
 
 from service import jsonio
+from service.redis_conn import connection_pool
 from service.settings import Settings
 from service.store import NewJob
 
@@ -71,14 +71,8 @@ def job_deserializer(raw: bytes) -> dict[str, Any]:
 
 def open_queue(settings: Settings, *, max_connections: int = 64) -> ArqRedis:
     """An ArqRedis that connects lazily, so the API answers 503 rather than failing to start."""
-    pool = BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=max_connections,
-        timeout=5,
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        health_check_interval=30,
-    )
+    pool = connection_pool(settings.redis_url, max_connections=max_connections, timeout=5,
+                           socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
     return ArqRedis(pool, job_serializer=job_serializer, job_deserializer=job_deserializer)
 
 

@@ -11,8 +11,10 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.redis_conn import SENTINEL_SCHEMES, is_sentinel, parse_sentinel
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-_REDIS_SCHEMES = {"redis", "rediss", "unix"}
+_REDIS_SCHEMES = {"redis", "rediss", "unix", *SENTINEL_SCHEMES}
 _SMTP_SCHEMES = {"smtp", "smtp+tls", "smtp+ssl"}
 VERP_TOKEN_LENGTH = 34  # service.verp: 26 characters of message id, 8 of signature
 
@@ -20,7 +22,12 @@ VERP_TOKEN_LENGTH = 34  # service.verp: 26 characters of message id, 8 of signat
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
-    redis_url: str = "redis://localhost:6379/0"
+    redis_url: str = "redis://localhost:6379/0"  # or redis+sentinel://h:26379,h2:26379/mymaster/0
+    # A 202 only once WAIT says this many replicas have the write (0: as soon as the primary has it);
+    # a write they do not confirm within the timeout is answered 503, and a retry with the same
+    # Idempotency-Key is safe.
+    redis_wait_replicas: int = Field(default=0, ge=0, le=16)
+    redis_wait_timeout_ms: int = Field(default=1000, ge=1, le=30_000)
     smtp_url: str = "smtp://localhost:1025"
     mail_from: str
     # (name, secret) pairs; a name may appear twice, so that a key rotates without downtime.
@@ -140,7 +147,10 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, url: str) -> str:
-        _check_url(url, _REDIS_SCHEMES, need_host=not url.startswith("unix:"))
+        if is_sentinel(url):
+            parse_sentinel(url)
+        else:
+            _check_url(url, _REDIS_SCHEMES, need_host=not url.startswith("unix:"))
         return url
 
     @field_validator("database_url")

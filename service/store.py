@@ -91,21 +91,23 @@ def _text(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _load_script(redis: Redis, name: str) -> Coalescer:
+def _load_script(redis: Redis, name: str, **options: Any) -> Coalescer:
     # Every script call goes through a Coalescer: concurrent callers share round trips (the web's
     # accepted notifications, the worker's claims and outcomes, a sweep's requeues).
     common = (_LUA / "common.lua").read_text()
-    return Coalescer(redis.register_script(common + "\n" + (_LUA / f"{name}.lua").read_text()))
+    return Coalescer(redis.register_script(common + "\n" + (_LUA / f"{name}.lua").read_text()), **options)
 
 
 class Store:
     """Typed access to Herald's own keys; one instance per process, built at start-up."""
 
-    def __init__(self, redis: Redis, *, retention_seconds: int, archive: Archive | None = None) -> None:
+    def __init__(self, redis: Redis, *, retention_seconds: int, archive: Archive | None = None,
+                 wait_replicas: int = 0, wait_timeout_ms: int = 1000) -> None:
+        """`wait_replicas`: a create succeeds only once that many replicas have it (coalesce.NotReplicated)."""
         self.redis = redis
         self.retention = retention_seconds
         self.archive = archive  # finished records moved to PostgreSQL (service.archive), if any
-        self._create = _load_script(redis, "create")
+        self._create = _load_script(redis, "create", wait_replicas=wait_replicas, wait_timeout_ms=wait_timeout_ms)
         self._transition = _load_script(redis, "transition")
         self._claim = _load_script(redis, "claim")
         self._requeue = _load_script(redis, "requeue")

@@ -11,11 +11,10 @@ import httpx
 import pytest
 import redis
 from asgi_lifespan import LifespanManager
-from redis.asyncio import Redis
 
 from jobs.starter import Worker
 from jobs.worker import worker_settings
-from service.queue import BULK_QUEUE_NAME, QUEUE_NAME
+from service.queue import BULK_QUEUE_NAME, QUEUE_NAME, open_queue
 from service.embedded import RedisServer, free_port
 from service.factory import create_app
 from service.settings import Settings
@@ -105,9 +104,12 @@ async def drain(settings: Settings, *, timeout: float = 30, **overrides: Any) ->
                     total.jobs_complete += worker.jobs_complete
                     total.jobs_retried += worker.jobs_retried
                     total.jobs_failed += worker.jobs_failed
-            async with Redis.from_url(settings.redis_url) as redis:
-                if not await redis.zcard(QUEUE_NAME) and not await redis.zcard(BULK_QUEUE_NAME):
+            queue = open_queue(settings, max_connections=2)
+            try:
+                if not await queue.zcard(QUEUE_NAME) and not await queue.zcard(BULK_QUEUE_NAME):
                     return total
+            finally:
+                await queue.aclose(close_connection_pool=True)
 
 
 async def _burst(worker: Worker) -> Worker:

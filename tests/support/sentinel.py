@@ -54,9 +54,13 @@ class Link:
         while not self._closed:
             try:
                 replica, _ = self._server.accept()
-                primary = socket.create_connection(("127.0.0.1", self.target_port))
             except OSError:
                 return
+            try:
+                primary = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:  # the primary is gone: the replica retries, and finds it gone again
+                replica.close()
+                continue
             self._sockets += [replica, primary]
             threading.Thread(target=self._pump, args=(primary, replica, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(replica, primary, False), daemon=True).start()
@@ -143,6 +147,11 @@ class SentinelDeployment:
         self.primary.process.wait(5)
         if self.link is not None:
             self.link.cut()
+
+    def restart_old_primary(self) -> None:
+        """What its supervisor does: the killed server comes back, empty, on its port, and the
+        sentinels make it a replica of the new primary."""
+        self.primary = RedisServer(port=self.primary.port, workdir=self.workdir / "primary").start()
 
     def stop(self) -> None:
         for process in self.sentinels:

@@ -11,7 +11,7 @@ import os
 import platform
 import time
 
-from bench import channels, compare, delivery, events, lanes, latency, memory, roundtrips, scaleout
+from bench import archive, channels, compare, delivery, events, history_pg, lanes, latency, memory, roundtrips, scaleout
 
 
 def parse_args() -> argparse.Namespace:
@@ -22,7 +22,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, help="measured POSTs in part 1 (default 5,000; --quick 1,000)")
     parser.add_argument("--notifications", type=int, help="notifications in part 2 (default 2,000; --quick 300)")
     parser.add_argument("--part", choices=("latency", "roundtrips", "delivery", "lanes", "events", "channels", "scaleout",
-                                           "memory", "all", "peers"),
+                                           "memory", "archive", "history", "all", "peers"),
                         default="all")
     parser.add_argument("--targets", type=compare.parse_targets, default=list(compare.TARGETS),
                         help=f"for --part peers, comma-separated (default all: {','.join(compare.TARGETS)})")
@@ -31,10 +31,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--api-rounds", type=int, default=3,
                         help="for --part peers: API phases per target, interleaved; the median counts (default 3)")
     parser.add_argument("--memory-notifications", type=int, help="notifications in the memory part (default 20,000)")
+    parser.add_argument("--archive-notifications", type=int,
+                        help="notifications in the archive part's Redis figures (default 100,000; --quick 5,000)")
+    parser.add_argument("--history-rows", type=int,
+                        help="rows generated in PostgreSQL for the history part (default 10,000,000; --quick 200,000)")
     args = parser.parse_args()
     args.requests = args.requests or (1000 if args.quick else 5000)
     args.notifications = args.notifications or (300 if args.quick else 2000)
     args.memory_notifications = args.memory_notifications or (2000 if args.quick else 20_000)
+    args.archive_notifications = args.archive_notifications or (5000 if args.quick else 100_000)
+    args.history_rows = args.history_rows or (200_000 if args.quick else 10_000_000)
     return args
 
 
@@ -58,6 +64,10 @@ async def main(args: argparse.Namespace) -> None:
         await scaleout.run(notifications=args.notifications, requests=args.requests)
     if args.part in ("memory", "all"):
         await memory.run(args.memory_notifications)
+    if args.part in ("archive", "all"):
+        await archive.run(args.archive_notifications, seconds=10 if args.quick else 40)
+    if args.part == "history":  # not part of all: generating the rows takes minutes
+        await history_pg.run(args.history_rows)
     if args.part == "peers":
         await compare.run(compare.PeersRun(args.targets, args.notifications, args.quick, args.load_generator,
                                                    max(1, args.api_rounds)))

@@ -34,6 +34,9 @@ async def archive_finished(ctx: dict[str, Any]) -> int:
     if archive is None:
         return 0
     store: Store = ctx["store"]
+    # First, whatever comes of the round: even while PostgreSQL is away, what finishes meanwhile
+    # is indexed, to be moved once it is back.
+    await mark_archiving(store.redis)
     started = time.monotonic()
     deadline = started + BUDGET_SECONDS
     moved = 0
@@ -47,9 +50,6 @@ async def archive_finished(ctx: dict[str, Any]) -> int:
             if not more:
                 break
         await audit_log.move(store.redis, archive, conn, before_ms=before_ms)
-    # Also after a Redis that lost its keys (a flush, a failover to an empty replica): the scripts
-    # index finished records again. After the round: reading is all it does before PostgreSQL has them.
-    await mark_archiving(store.redis)
     if moved:
         log.info("archive: %d notifications moved to PostgreSQL in %.3f s", moved, time.monotonic() - started)
     return moved
@@ -80,6 +80,7 @@ async def drop_expired_history(ctx: dict[str, Any]) -> list[str]:
         return []
     async with archive.pool.acquire() as conn:
         dropped = await schema.drop_expired(conn, now=datetime.now(UTC), retention_days=archive.retention_days)
+    archive.partitions.difference_update(dropped)  # a far-future reminder may need its day again
     if dropped:
         log.info("archive: dropped %s", ", ".join(dropped))
     return dropped

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from jobs.archive import archive_finished
 from service.accept import Conflict, Context, Rejected, accept
@@ -46,7 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return dev()
     settings = load_settings()  # a bad setting ends here, with one line naming it
-    return asyncio.run(_COMMANDS[args.command](settings, args))
+    try:
+        return asyncio.run(_COMMANDS[args.command](settings, args))
+    except (RedisError, OSError) as exc:  # OSError: ConnectionError, PostgreSQL's included
+        print(f"herald: the store is unavailable: {exc}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -149,8 +154,8 @@ async def _check(settings: Settings, args: argparse.Namespace) -> int:
     from jobs.mailer import Mailer
 
     print("config   ok")
-    healthy = True
-    queue, store = await _with_store(settings)
+    healthy = await _check_postgres(settings)
+    queue = open_queue(settings, max_connections=4)
     try:
         await queue.ping()
         workers = await queue.exists(WORKER_HEALTH_KEY)
@@ -158,17 +163,31 @@ async def _check(settings: Settings, args: argparse.Namespace) -> int:
         print(f"redis    ok ({settings.redis_url.rpartition('@')[2]})")
         spare = "ok" if bulk else "none (the worker serves the bulk lane)"
         print(f"worker   {'ok' if workers else 'NO HEARTBEAT'}; bulk worker {spare}")
-        healthy = bool(workers)
+        healthy = healthy and bool(workers)
     except Exception as exc:  # noqa: BLE001 - reported, and the exit code says so
         print(f"redis    FAILED: {type(exc).__name__}: {exc}")
         healthy = False
     finally:
-        await _close(queue, store)
+        await queue.aclose(close_connection_pool=True)
     config = SmtpConfig.from_url(settings.smtp_url, timeout=settings.smtp_timeout_seconds,
                                  cert_bundle=str(settings.smtp_ca_file) if settings.smtp_ca_file else None)
     error = await Mailer(config).check()
     print(f"smtp     {'ok' if error is None else 'FAILED: ' + error} ({config.hostname}:{config.port})")
     return 0 if healthy and error is None else 1
+
+
+async def _check_postgres(settings: Settings) -> bool:
+    if not settings.database_url:
+        return True
+    try:
+        archive = await open_archive(settings, max_size=1)
+    except OSError as exc:  # ArchiveUnavailable included
+        print(f"postgres FAILED: {exc}")
+        return False
+    assert archive is not None
+    await archive.close()
+    print("postgres ok (migrations applied)")
+    return True
 
 
 def _public(record: dict[str, Any] | None) -> dict[str, Any]:

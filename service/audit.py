@@ -55,27 +55,22 @@ async def query(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first. The cursor is the stream id of the last item returned. With an archive, a
     page the stream cannot fill goes on in PostgreSQL, below the oldest entry the stream holds."""
-    items, next_cursor = await _query_stream(redis, actor=actor, since=since, cursor=cursor, limit=limit)
+    items, next_cursor, below = await _query_stream(redis, actor=actor, since=since, cursor=cursor, limit=limit)
     if archive is None or next_cursor is not None or len(items) == limit:
         return items, next_cursor
-    oldest = await redis.xrange(AUDIT_KEY, min="-", max="+", count=1)
-    below = min((i for i in (cursor, oldest[0][0].decode() if oldest else None) if i), key=_order, default=None)
+    # Below the last entry the stream read gave: what the mover took meanwhile is all beneath it.
     since_ms = None if since is None else max(int(since.timestamp() * 1000), 0)
     more, next_cursor = await audit_log.older(archive, actor=actor, since_ms=since_ms, below=below,
                                               limit=limit - len(items))
     return items + more, next_cursor
 
 
-def _order(stream_id: str) -> tuple[int, int]:
-    ms, _, seq = stream_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
 async def _query_stream(
     redis: Redis, *, actor: str | None, since: datetime | None, cursor: str | None, limit: int
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """(items, the cursor, the lowest stream id read or the cursor given: where older ones go on)."""
     if cursor is not None and cursor.strip("0-") == "":
-        return [], None  # nothing is older than 0-0
+        return [], None, cursor  # nothing is older than 0-0
     low = "-" if since is None else f"{max(int(since.timestamp() * 1000), 0)}-0"
     high = "+" if cursor is None else f"({cursor}"
     items: list[dict[str, Any]] = []
@@ -84,10 +79,10 @@ async def _query_stream(
     # then the cursor says where to go on).
     while len(items) < limit:
         if scanned >= MAX_SCANNED:
-            return items, high[1:]
+            return items, high[1:], high[1:]
         chunk = await redis.xrevrange(AUDIT_KEY, max=high, min=low, count=max(limit * 2, 50))
         if not chunk:
-            return items, None
+            return items, None, None if high == "+" else high[1:]
         for stream_id, fields in chunk:
             scanned += 1
             high = f"({stream_id.decode()}"
@@ -95,5 +90,5 @@ async def _query_stream(
             if actor is None or item["actor"] == actor:
                 items.append(item)
                 if len(items) == limit:
-                    return items, stream_id.decode()
-    return items, None
+                    return items, stream_id.decode(), stream_id.decode()
+    return items, None, None if high == "+" else high[1:]

@@ -20,6 +20,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 _Call = tuple[bytes, "asyncio.Future[Any]"]  # an EVALSHA as it goes on the wire, and its caller
+_FENCE = pack_command(("INCR", "herald:wait-fence"))
 
 
 class NotReplicated(RedisError):
@@ -126,9 +127,12 @@ class Coalescer:
             await pool.release(connection)
 
     async def _confirm(self, connection: Connection, *, reconnected: bool) -> None:
-        """WAIT counts what this connection wrote: after a reconnect, what the lost one wrote
-        before is not counted, so it is not confirmed either."""
-        await connection.send_packed_command(self._wait)
+        """WAIT counts what this connection wrote. A repeat of a request writes nothing, yet the
+        original may have been written just before by another connection: a write of this one's
+        own first (the fence) makes WAIT cover everything the primary had until then. After a
+        reconnect, what the lost connection wrote is not counted, so it is not confirmed either."""
+        await connection.send_packed_command(_FENCE + self._wait)
+        await connection.read_response()
         acked = await connection.read_response()
         if reconnected or int(acked) < self._replicas:
             raise NotReplicated(f"the write reached {acked} of {self._replicas} replicas in time")

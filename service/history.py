@@ -57,9 +57,13 @@ def encode_cursor(score: int, notification_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[int, str]:
     score, _, notification_id = cursors.decode(cursor).partition("\n")
     try:
-        return int(score), notification_id
+        position = int(score), notification_id
     except ValueError:
         raise BadCursor("invalid cursor") from None
+    # What PostgreSQL could not take either: a bigint, text without NUL.
+    if not 0 <= position[0] < 2**63 or "\x00" in notification_id:
+        raise BadCursor("invalid cursor")
+    return position
 
 
 async def search(store: Store, query: Query, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
@@ -73,25 +77,31 @@ async def search(store: Store, query: Query, cursor: str | None) -> tuple[list[d
 
 async def _with_archived(store: Store, query: Query, cursor: str | None, found: list[dict[str, Any]],
                          next_cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    """Redis's page merged with PostgreSQL's, in one order. While Redis's scan stopped short of
-    the end (`next_cursor`), only what lies above that point is certain to be complete."""
+    """Redis's page merged with PostgreSQL's, in one order. Each source is complete only down to
+    where its read stopped (Redis's scan, PostgreSQL's `limit` rows): the page holds what lies
+    above both, and goes on from the higher of the two when that leaves it short."""
     assert store.archive is not None
-    older = await store.archive.search(query.where(), before=decode_cursor(cursor) if cursor else None,
-                                       limit=query.limit)
-    # One that Redis holds again (a retry, a late bounce) is Redis's to show, or not.
+    read = await store.archive.search(query.where(), before=decode_cursor(cursor) if cursor else None,
+                                      limit=query.limit)
+    # One that Redis holds again (a retry, a late bounce) is Redis's to show, or not; one Redis
+    # showed and the mover took since is shown once.
     async with store.redis.pipeline(transaction=False) as pipe:
-        for record in older:
+        for record in read:
             pipe.exists(record_key(record["id"]))
         live = await pipe.execute()
-    older = [r for r, alive in zip(older, live, strict=True) if not alive]
+    shown = {r["id"] for r in found}
+    older = [r for r, alive in zip(read, live, strict=True) if not alive and r["id"] not in shown]
+    frontiers = [decode_cursor(next_cursor)] if next_cursor else []
+    if len(read) == query.limit:
+        frontiers.append(_position(read[-1]))
+    frontier = max(frontiers, default=None)
     merged = sorted(found + older, key=_position, reverse=True)
-    frontier = decode_cursor(next_cursor) if next_cursor else None
     if frontier is not None:
         merged = [r for r in merged if _position(r) >= frontier]
     page = merged[:query.limit]
     if len(page) == query.limit:
         return page, encode_cursor(*_position(page[-1]))
-    return page, next_cursor
+    return page, None if frontier is None else encode_cursor(*frontier)
 
 
 def _position(record: dict[str, Any]) -> tuple[int, str]:

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     # a write they do not confirm within the timeout is answered 503, and a retry with the same
     # Idempotency-Key is safe.
     redis_wait_replicas: int = Field(default=0, ge=0, le=16)
-    redis_wait_timeout_ms: int = Field(default=1000, ge=1, le=30_000)
+    redis_wait_timeout_ms: int = Field(default=1000, ge=1, le=4000)  # within the web's 5 s socket timeout
     smtp_url: str = "smtp://localhost:1025"
     mail_from: str
     # (name, secret) pairs; a name may appear twice, so that a key rotates without downtime.
@@ -204,6 +204,9 @@ class Settings(BaseSettings):
             raise ValueError("RETRY_MAX_SECONDS must be at least RETRY_BASE_SECONDS")
         if self.job_timeout_seconds <= self.smtp_timeout_seconds:
             raise ValueError("JOB_TIMEOUT_SECONDS must be longer than SMTP_TIMEOUT_SECONDS")
+        if self.database_url and self.archive_after_seconds >= self.retention_seconds:
+            raise ValueError("ARCHIVE_AFTER_SECONDS must be shorter than RETENTION_SECONDS "
+                             "(a record would expire in Redis before it moved)")
         return self
 
 

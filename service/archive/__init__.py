@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from service.archive.pg import Archive
 
 log = logging.getLogger("herald.archive")
+ARCHIVING_TTL_SECONDS = 86_400
 
 
 async def open_archive(settings: Settings, *, max_size: int = 10) -> Archive | None:
@@ -30,8 +31,10 @@ async def open_archive(settings: Settings, *, max_size: int = 10) -> Archive | N
 
 async def mark_archiving(redis: Redis) -> None:
     """From now on the scripts index finished records for the mover (lua/common.lua). Set by every
-    process that opens the archive, and again after each round (a Redis that lost it)."""
+    process that opens the archive, and again after each round (a Redis that lost it). It lapses a
+    day after the last: a deployment that drops DATABASE_URL stops indexing, and prune_indexes
+    clears what is left."""
     try:
-        await redis.set(ARCHIVING_KEY, "1")
+        await redis.set(ARCHIVING_KEY, "1", ex=ARCHIVING_TTL_SECONDS)
     except RedisError as exc:  # a web starting while Redis is away: the mover's next round sets it
         log.warning("archive: could not mark Redis as archiving: %s", exc)

@@ -44,8 +44,10 @@ async def move(redis: Redis, archive: Archive, conn: asyncpg.Connection, *, befo
         texts = [fields[b"entry"].decode() for _, fields in entries]
         actors = [jsonio.loads(text).get("actor", "") for text in texts]
         async with conn.transaction():
-            await schema.ensure_partitions(conn, "herald_audit", [ms for ms, _ in ids], known=archive.partitions)
+            made = await schema.ensure_partitions(conn, "herald_audit", [ms for ms, _ in ids],
+                                                  known=archive.partitions)
             await conn.execute(_INSERT, [ms for ms, _ in ids], [seq for _, seq in ids], actors, texts)
+        archive.partitions |= made
         last_ms, last_seq = ids[-1]
         # Exact, not approximate: everything up to the last entry written, and nothing after it.
         await redis.xtrim(AUDIT_KEY, minid=f"{last_ms}-{last_seq + 1}", approximate=False)
@@ -57,6 +59,8 @@ async def move(redis: Redis, archive: Archive, conn: asyncpg.Connection, *, befo
 async def older(archive: Archive, *, actor: str | None, since_ms: int | None, below: str | None,
                 limit: int) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first, below the stream id `below` (None: from the newest)."""
+    if actor is not None and "\x00" in actor:
+        return [], None  # nobody's name, and not text PostgreSQL can take
     clauses, args = ["true"], []
     if below is not None:
         args += list(_split(below))
@@ -67,7 +71,7 @@ async def older(archive: Archive, *, actor: str | None, since_ms: int | None, be
     if since_ms is not None:
         args.append(since_ms)
         clauses.append(f"at_ms >= ${len(args)}")
-    rows = await archive.pool.fetch(
+    rows = await archive.fetch(
         f"SELECT at_ms, seq, entry::text FROM herald_audit WHERE {' AND '.join(clauses)}"
         f" ORDER BY at_ms DESC, seq DESC LIMIT {int(limit)}", *args)
     items = [jsonio.loads(row["entry"]) for row in rows]

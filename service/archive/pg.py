@@ -31,6 +31,10 @@ _FILTERS = frozenset({"recipient", "status", "template", "channel", "since_ms", 
 _MOVER_LOCK = 0x6865_7261_6C65  # one mover at a time, whichever worker's cron runs it
 
 
+class ArchiveUnavailable(ConnectionError):
+    """Mapped to 503 with the store's other outages (service.errors handles ConnectionError)."""
+
+
 class Archive:
     """One pool per process, opened at start-up (`open`) and handed through ctx or app.state."""
 
@@ -42,7 +46,10 @@ class Archive:
     @classmethod
     async def open(cls, url: str, *, retention_days: int, max_size: int = 10) -> Archive:
         """Connect and bring the tables up to date (migrations are applied here, at start)."""
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=30)
+        try:
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=30)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise ArchiveUnavailable(f"PostgreSQL (DATABASE_URL): {type(exc).__name__}: {exc}") from exc
         try:
             async with pool.acquire() as conn:
                 await schema.migrate(conn)
@@ -72,16 +79,18 @@ class Archive:
             return
         created = [int(r["created_ms"]) for r in records]
         async with conn.transaction():
-            await schema.ensure_partitions(conn, "herald_notifications", created, known=self.partitions)
+            made = await schema.ensure_partitions(conn, "herald_notifications", created, known=self.partitions)
             await conn.execute(_UPSERT, *_columns(records, created))
+        self.partitions |= made
 
     async def get_many(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The archived records among these ids (the newest row of an id, should it have two)."""
+        ids = [i for i in ids if "\x00" not in i]  # no such id, and not text PostgreSQL can take
         if not ids:
             return {}
-        rows = await self.pool.fetch(
+        rows = await self.fetch(
             f"SELECT DISTINCT ON (id) {_COLUMNS} FROM herald_notifications WHERE id = ANY($1::text[])"
-            " ORDER BY id, created_ms DESC", list(ids))
+            " ORDER BY id, created_ms DESC", ids)
         return {row["id"]: _decode(row) for row in rows}
 
     async def search(self, where: Mapping[str, Any], *, before: tuple[int, str] | None, limit: int,
@@ -92,7 +101,14 @@ class Archive:
         columns = _COLUMNS if attempts else "id, record::text, '[]' AS attempts, '[]' AS events"
         sql = (f"SELECT {columns} FROM herald_notifications WHERE {' AND '.join(clauses) or 'true'}"
                f" ORDER BY created_ms DESC, id DESC LIMIT {int(limit)}")
-        return [_decode(row) for row in await self.pool.fetch(sql, *args)]
+        return [_decode(row) for row in await self.fetch(sql, *args)]
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """A read for a request: PostgreSQL away or failing is ArchiveUnavailable (the API's 503)."""
+        try:
+            return await self.pool.fetch(sql, *args)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise ArchiveUnavailable(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
 
     async def delete(self, ids: Sequence[str]) -> int:
         result = await self.pool.execute("DELETE FROM herald_notifications WHERE id = ANY($1::text[])", list(ids))

@@ -64,8 +64,10 @@ def partition_name(table: str, day_ms: int) -> str:
 
 
 async def ensure_partitions(conn: asyncpg.Connection, table: str, times_ms: Iterable[int], *,
-                            known: set[str]) -> None:
-    """Make the day partitions these times need; `known` remembers the ones made or seen."""
+                            known: set[str]) -> set[str]:
+    """Make the day partitions these times need, skipping those in `known`; the names made. The
+    caller adds them to `known` once its transaction has committed (a rollback undoes them)."""
+    made = set()
     for day in sorted({day_of(ms) for ms in times_ms}):
         name = partition_name(table, day)
         if name in known:
@@ -73,7 +75,8 @@ async def ensure_partitions(conn: asyncpg.Connection, table: str, times_ms: Iter
         # Names and bounds are Herald's own (a table name and two integers), never a caller's.
         await conn.execute(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table}"
                            f" FOR VALUES FROM ({day}) TO ({day + DAY_MS})")
-        known.add(name)
+        made.add(name)
+    return made
 
 
 async def drop_expired(conn: asyncpg.Connection, *, now: datetime, retention_days: int) -> list[str]:

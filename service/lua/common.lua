@@ -1,7 +1,8 @@
 -- Shared by every Herald script (prepended when the scripts are loaded).
 -- Herald keys all start with 'herald:'; Herald runs on one Redis (not Cluster), as ARQ does.
-local FINISHED = {sent = true, failed = true, cancelled = true, suppressed = true, digested = true,
-                  bounced = true, complained = true}
+-- Not 'digested': an item waits in its recipient's buffer until its digest takes it
+-- (digest_taken.lua indexes it then).
+local FINISHED = {sent = true, failed = true, cancelled = true, suppressed = true, bounced = true, complained = true}
 
 local function now_ms()
   local now = redis.call('TIME')
@@ -10,9 +11,13 @@ end
 
 -- While a mover to PostgreSQL runs (service.archive), the finished ones wait in an index of
 -- their own, scored by when they finished; a Redis-only deployment writes nothing more.
+local function index_finished(id)
+  if redis.call('EXISTS', 'herald:archiving') == 1 then redis.call('ZADD', 'herald:idx:finished', now_ms(), id) end
+end
+
 local function mark_finished(id, old, new)
   if FINISHED[new] then
-    if redis.call('EXISTS', 'herald:archiving') == 1 then redis.call('ZADD', 'herald:idx:finished', now_ms(), id) end
+    index_finished(id)
   elseif old and FINISHED[old] then
     redis.call('ZREM', 'herald:idx:finished', id)
   end

@@ -7,6 +7,7 @@ for i = 3, #ARGV do
   redis.call('LREM', KEYS[1], 0, ARGV[i])
   if redis.call('EXISTS', 'herald:n:' .. ARGV[i]) == 1 then
     redis.call('HSET', 'herald:n:' .. ARGV[i], 'digest_id', ARGV[2])
+    index_finished(ARGV[i])  -- done with now: the mover may take it (service.archive)
   end
 end
 if redis.call('LLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end

@@ -18,5 +18,5 @@ local status = redis.call('HGET', KEYS[1], 'status')
 for _, index in ipairs({'herald:idx:all', 'herald:idx:status:' .. status, KEYS[4], KEYS[5]}) do
   if index ~= '' then redis.call('ZADD', index, ARGV[4], id) end
 end
-mark_finished(id, false, status)
+if FINISHED[status] or status == 'digested' then index_finished(id) end  -- to be moved again
 return 1

@@ -159,3 +159,9 @@ def test_public_url_loses_its_trailing_slash():
 
 def test_an_empty_database_url_means_redis_only():
     assert load(database_url="").database_url is None
+
+
+def test_history_must_move_before_redis_forgets_it():
+    message = config_error(**REQUIRED, database_url="postgresql://db/herald", archive_after_seconds=3600,
+                           retention_seconds=3600)
+    assert "ARCHIVE_AFTER_SECONDS" in message

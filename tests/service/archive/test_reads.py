@@ -150,3 +150,42 @@ async def test_the_mover_waits_until_they_finished_long_enough_ago(client, app, 
     await drain(settings)
     assert await move(app, after=60) == 0
     assert await move(app, after=0) == 1
+
+
+async def test_pages_skip_nothing_when_postgres_rows_are_live_again(client, app, settings, smtp):
+    for to in ("a@example.com", "b@example.com", "c@example.com"):
+        smtp.script.always_data[to] = "554 5.7.1 rejected"
+    a, b, c = [await send(client, to) for to in ("a@example.com", "b@example.com", "c@example.com")]
+    await drain(settings)
+    assert await move(app) == 3
+    # The newest failed one is back in Redis (queued), so PostgreSQL's first row is not the page's.
+    assert (await client.post(f"/v1/notifications/{c['id']}/retry")).status_code == 202
+    assert [n["id"] for n in await pages(client, status="failed", limit=2)] == [b["id"], a["id"]]
+    assert [n["id"] for n in await pages(client, limit=1)] == [c["id"], b["id"], a["id"]]
+
+
+async def test_digest_items_stay_in_redis_until_their_digest_takes_them(client, app, settings, smtp):
+    body = {"template": "reminder", "to": "ada@example.com", "digest": "daily",
+            "context": {"name": "Ada", "title": "Call mum"}}
+    item = (await client.post("/v1/notifications", json=body)).json()
+    assert await move(app) == 0 and await app.state.queue.exists(record_key(item["id"]))
+    assert (await client.post("/v1/digests/flush", json={"period": "daily"})).status_code == 202
+    await drain(settings)
+    [digest] = smtp.received
+    assert "Call mum" in digest.message.get_body(("plain",)).get_content()
+    assert await move(app) == 2  # the item, and the digest that carried it
+    got = (await client.get(f"/v1/notifications/{item['id']}")).json()
+    assert got["status"] == "digested"
+
+
+async def test_odd_ids_and_cursors_are_refused_cleanly_and_an_absent_postgres_is_503(client, app):
+    assert (await client.get("/v1/notifications/a%00b")).status_code == 404
+    from service.history import encode_cursor
+
+    huge = encode_cursor(2**64, "x")
+    assert (await client.get("/v1/notifications", params={"cursor": huge})).status_code == 422
+    assert (await client.get("/v1/audit", params={"actor": "a\x00b"})).status_code == 200
+    await app.state.store.archive.pool.close()
+    gone = await client.get("/v1/notifications/not-in-redis")
+    assert gone.status_code == 503 and gone.headers["retry-after"]
+    assert (await client.get("/v1/notifications")).status_code == 503

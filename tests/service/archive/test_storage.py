@@ -131,3 +131,20 @@ async def test_a_fanned_out_notification_moves_with_each_delivery(client, app, s
     assert await move(app) == 1  # the email; the inbox item stays as the inbox
     after = (await client.get(f"/v1/notifications/{note['id']}")).json()
     assert after == before and {d["status"] for d in after["deliveries"]} == {"sent"}
+
+
+async def test_a_partition_made_in_a_rolled_back_write_is_made_again(app):
+    archive: Archive = app.state.store.archive
+    day = int((datetime.now(UTC) - 3 * DAY).timestamp() * 1000)
+    broken = {"id": "x1", "created_ms": str(day), "status": None, "template": "t", "to_email": "a@example.com",
+              "attempts": [], "events": []}  # status NOT NULL: the statement fails, the transaction rolls back
+    async with archive.pool.acquire() as conn:
+        try:
+            await archive.write(conn, [broken])
+        except asyncpg.NotNullViolationError:
+            pass
+        else:
+            raise AssertionError("a row without a status was written")
+        assert schema.partition_name("herald_notifications", schema.day_of(day)) not in archive.partitions
+        await archive.write(conn, [broken | {"status": "sent"}])
+    assert await in_postgres(app, "SELECT status FROM herald_notifications WHERE id = 'x1'") == "sent"

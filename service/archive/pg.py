@@ -110,10 +110,6 @@ class Archive:
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise ArchiveUnavailable(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
 
-    async def delete(self, ids: Sequence[str]) -> int:
-        result = await self.pool.execute("DELETE FROM herald_notifications WHERE id = ANY($1::text[])", list(ids))
-        return int(result.split()[-1])
-
 
 def _columns(records: Sequence[Mapping[str, Any]], created: list[int]) -> list[list[Any]]:
     fields = [{k: v for k, v in r.items() if k not in ("attempts", "events")} for r in records]

@@ -38,20 +38,28 @@ async def archive_finished(ctx: dict[str, Any]) -> int:
     # is indexed, to be moved once it is back.
     await mark_archiving(store.redis)
     started = time.monotonic()
-    deadline = started + BUDGET_SECONDS
+    try:
+        moved = await _round(store, archive, ctx["archive_after_seconds"], started + BUDGET_SECONDS)
+    except ConnectionError as exc:  # ArchiveUnavailable: PostgreSQL is away; the next round tries again
+        log.warning("archive: %s", exc)
+        return 0
+    if moved:
+        log.info("archive: %d notifications moved to PostgreSQL in %.3f s", moved, time.monotonic() - started)
+    return moved
+
+
+async def _round(store: Store, archive: Archive, after_seconds: int, deadline: float) -> int:
     moved = 0
     async with archive.exclusive() as conn:
         if conn is None:  # another worker's round is still running
             return 0
-        before_ms = int(time.time() * 1000) - ctx["archive_after_seconds"] * 1000
+        before_ms = int(time.time() * 1000) - after_seconds * 1000
         while time.monotonic() < deadline:
             count, more = await move_batch(store, archive, conn, before_ms=before_ms)
             moved += count
             if not more:
                 break
         await audit_log.move(store.redis, archive, conn, before_ms=before_ms)
-    if moved:
-        log.info("archive: %d notifications moved to PostgreSQL in %.3f s", moved, time.monotonic() - started)
     return moved
 
 
@@ -78,8 +86,12 @@ async def drop_expired_history(ctx: dict[str, Any]) -> list[str]:
     archive: Archive | None = ctx.get("archive")
     if archive is None:
         return []
-    async with archive.pool.acquire() as conn:
-        dropped = await schema.drop_expired(conn, now=datetime.now(UTC), retention_days=archive.retention_days)
+    try:
+        async with (await archive.ready()).acquire() as conn:
+            dropped = await schema.drop_expired(conn, now=datetime.now(UTC), retention_days=archive.retention_days)
+    except ConnectionError as exc:  # PostgreSQL away: tomorrow's run drops them
+        log.warning("archive: %s", exc)
+        return []
     archive.partitions.difference_update(dropped)  # a far-future reminder may need its day again
     if dropped:
         log.info("archive: dropped %s", ", ".join(dropped))

@@ -71,7 +71,7 @@ class ReportHandler:
 async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event) -> None:
     """Serve until `stop` is set, then let the reports being recorded finish."""
     redis = open_queue(settings, max_connections=16)
-    archive = await open_archive(settings, max_size=2)  # a late report can be about a moved one
+    archive = await open_archive(settings, max_size=2, wait=False)  # a late report can be about a moved one
     store = Store(redis, retention_seconds=settings.retention_seconds, archive=archive)
     handler = ReportHandler(Events(store, settings), settings)
     loop = asyncio.get_running_loop()

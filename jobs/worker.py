@@ -48,7 +48,7 @@ SHUTDOWN_GRACE_SECONDS = 25
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     ctx["catalog"] = load_catalog(settings.templates_dir)
-    ctx["archive"] = await open_archive(settings, max_size=2)
+    ctx["archive"] = await open_archive(settings, max_size=2, wait=False)
     ctx["archive_after_seconds"] = settings.archive_after_seconds
     if ctx["archive"] is not None:
         await mark_archiving(ctx["redis"])

@@ -38,7 +38,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     queue = open_queue(settings)
     app.state.queue = queue
-    archive = await open_archive(settings)
+    archive = await open_archive(settings, wait=False)
     if archive is not None:
         await mark_archiving(queue)
     app.state.store = Store(queue, retention_seconds=settings.retention_seconds, archive=archive,

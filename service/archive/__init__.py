@@ -18,15 +18,16 @@ log = logging.getLogger("herald.archive")
 ARCHIVING_TTL_SECONDS = 86_400
 
 
-async def open_archive(settings: Settings, *, max_size: int = 10) -> Archive | None:
-    """The archive DATABASE_URL names, its tables brought up to date; None when it is unset."""
+async def open_archive(settings: Settings, *, max_size: int = 10, wait: bool = True) -> Archive | None:
+    """The archive DATABASE_URL names, its tables brought up to date; None when it is unset.
+    `wait=False` (the web, the worker): start without PostgreSQL if it is away (Archive.open)."""
     if not settings.database_url:
         return None
     # Imported here, so that a Redis-only deployment never loads asyncpg.
     from service.archive.pg import Archive
 
     return await Archive.open(settings.database_url, retention_days=settings.history_retention_days,
-                              max_size=max_size)
+                              max_size=max_size, wait=wait)
 
 
 async def mark_archiving(redis: Redis) -> None:

@@ -6,6 +6,9 @@ that what is read back is what `Store.get` would have given while the record was
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
@@ -29,6 +32,7 @@ ON CONFLICT (id, created_ms) DO UPDATE SET
 """
 _FILTERS = frozenset({"recipient", "status", "template", "channel", "since_ms", "until_ms"})
 _MOVER_LOCK = 0x6865_7261_6C65  # one mover at a time, whichever worker's cron runs it
+log = logging.getLogger("herald.archive")
 
 
 class ArchiveUnavailable(ConnectionError):
@@ -36,35 +40,64 @@ class ArchiveUnavailable(ConnectionError):
 
 
 class Archive:
-    """One pool per process, opened at start-up (`open`) and handed through ctx or app.state."""
+    """One pool per process, opened at start-up (`open`) and handed through ctx or app.state.
 
-    def __init__(self, pool: asyncpg.Pool, *, retention_days: int) -> None:
-        self.pool = pool
+    PostgreSQL is not on the path of a delivery: a process that starts while it is away runs
+    without it, and connects (and applies the migrations) at the first use after it is back,
+    trying at most every `retry_seconds`. Meanwhile what needs it is ArchiveUnavailable (503)
+    and the mover's rounds wait.
+    """
+
+    retry_seconds = 5.0
+
+    def __init__(self, url: str, *, retention_days: int, max_size: int = 10) -> None:
+        self.url = url
         self.retention_days = retention_days
+        self.max_size = max_size
         self.partitions: set[str] = set()  # day partitions made or seen
+        self._pool: asyncpg.Pool | None = None
+        self._connecting = asyncio.Lock()
+        self._tried_at = -float("inf")
 
     @classmethod
-    async def open(cls, url: str, *, retention_days: int, max_size: int = 10) -> Archive:
-        """Connect and bring the tables up to date (migrations are applied here, at start)."""
+    async def open(cls, url: str, *, retention_days: int, max_size: int = 10, wait: bool = True) -> Archive:
+        """Connect and bring the tables up to date (migrations are applied here, at start).
+        `wait=False`: PostgreSQL away is a warning, and the first use after it is back connects."""
+        archive = cls(url, retention_days=retention_days, max_size=max_size)
         try:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=30)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            raise ArchiveUnavailable(f"PostgreSQL (DATABASE_URL): {type(exc).__name__}: {exc}") from exc
-        try:
-            async with pool.acquire() as conn:
-                await schema.migrate(conn)
-        except BaseException:
-            await pool.close()
-            raise
-        return cls(pool, retention_days=retention_days)
+            await archive.ready()
+        except ArchiveUnavailable as exc:
+            if wait:
+                raise
+            log.warning("archive: %s; history stays in Redis until it is back", exc)
+        return archive
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise ArchiveUnavailable("PostgreSQL (DATABASE_URL) is not connected")
+        return self._pool
+
+    async def ready(self) -> asyncpg.Pool:
+        """The pool, connected and migrated; ArchiveUnavailable while PostgreSQL is away."""
+        if self._pool is not None:
+            return self._pool
+        async with self._connecting:
+            if self._pool is None:
+                if time.monotonic() < self._tried_at + self.retry_seconds:
+                    raise ArchiveUnavailable("PostgreSQL (DATABASE_URL) is away; trying again shortly")
+                self._tried_at = time.monotonic()
+                self._pool = await _connect(self.url, max_size=self.max_size)
+        return self._pool
 
     async def close(self) -> None:
-        await self.pool.close()
+        if self._pool is not None:
+            await self._pool.close()
 
     @asynccontextmanager
     async def exclusive(self) -> AsyncIterator[asyncpg.Connection | None]:
         """A connection holding the mover's lock, or None while another process holds it."""
-        async with self.pool.acquire() as conn:
+        async with (await self.ready()).acquire() as conn:
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _MOVER_LOCK):
                 yield None
                 return
@@ -105,10 +138,25 @@ class Archive:
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """A read for a request: PostgreSQL away or failing is ArchiveUnavailable (the API's 503)."""
+        pool = await self.ready()
         try:
-            return await self.pool.fetch(sql, *args)
+            return await pool.fetch(sql, *args)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise ArchiveUnavailable(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
+
+
+async def _connect(url: str, *, max_size: int) -> asyncpg.Pool:
+    try:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=30)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        raise ArchiveUnavailable(f"PostgreSQL (DATABASE_URL): {type(exc).__name__}: {exc}") from exc
+    try:
+        async with pool.acquire() as conn:
+            await schema.migrate(conn)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool
 
 
 def _columns(records: Sequence[Mapping[str, Any]], created: list[int]) -> list[list[Any]]:

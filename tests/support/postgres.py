@@ -31,11 +31,17 @@ class ScratchDatabase:
         self.url = _with_database(server_url, self.name)
 
     def create(self) -> ScratchDatabase:
-        asyncio.run(self._admin(f'CREATE DATABASE "{self.name}"'))
+        asyncio.run(self.make())
         return self
 
     def drop(self) -> None:
-        asyncio.run(self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        asyncio.run(self.remove())
+
+    async def make(self) -> None:
+        await self._admin(f'CREATE DATABASE "{self.name}"')
+
+    async def remove(self) -> None:
+        await self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
     async def empty(self) -> None:
         """Every table gone: the next start applies the migrations again, as on a new database."""

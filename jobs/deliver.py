@@ -21,6 +21,7 @@ from jobs import channels
 from jobs.backoff import backoff_seconds
 from jobs.smtp import Outcome
 from service import logs, recipients
+from service.coalesce import NotReplicated
 from service.metrics import delivery_counts
 from service.models import iso
 from service.queue import BULK_QUEUE_NAME
@@ -64,7 +65,20 @@ async def deliver(ctx: dict[str, Any], notification_id: str) -> str:
         claim = await _claim(ctx, notification_id, mode="retake")
     if claim.verdict != "claimed" or claim.record is None:
         return _not_claimed(claim)
+    await _confirm_claim(ctx, claim)
     return await _attempt_send(ctx, claim.record, int(claim.record.get("attempt_count") or 0) + 1)
+
+
+async def _confirm_claim(ctx: dict[str, Any], claim: Claim) -> None:
+    """With REDIS_WAIT_REPLICAS, a send starts only once the replicas know it has: a failover
+    must not hand a replica's "queued" to a worker while this one sends (a second send)."""
+    store: Store = ctx["store"]
+    try:
+        await store.confirm()
+    except NotReplicated:
+        assert claim.record is not None
+        await store.transition(claim.record["id"], allowed=["sending"], fields={"status": claim.detail})
+        raise Retry(defer=1) from None  # unsent, as it was: again once the replicas answer
 
 
 def _not_claimed(claim: Claim) -> str:

@@ -52,7 +52,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["archive_after_seconds"] = settings.archive_after_seconds
     if ctx["archive"] is not None:
         await mark_archiving(ctx["redis"])
-    ctx["store"] = Store(ctx["redis"], retention_seconds=settings.retention_seconds, archive=ctx["archive"])
+    ctx["store"] = Store(ctx["redis"], retention_seconds=settings.retention_seconds, archive=ctx["archive"],
+                         wait_replicas=settings.redis_wait_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
     # An attempt ends well within the SIGTERM grace, so a deploy never cuts a send in half.
     deadline = min(settings.job_timeout_seconds - 1, SHUTDOWN_GRACE_SECONDS - 5)
     smtp = SmtpConfig.from_url(

@@ -103,11 +103,14 @@ class Store:
 
     def __init__(self, redis: Redis, *, retention_seconds: int, archive: Archive | None = None,
                  wait_replicas: int = 0, wait_timeout_ms: int = 1000) -> None:
-        """`wait_replicas`: a create succeeds only once that many replicas have it (coalesce.NotReplicated)."""
+        """`wait_replicas`: a create succeeds only once that many replicas have it, and `confirm`
+        waits for them (coalesce.NotReplicated when they do not answer within `wait_timeout_ms`)."""
         self.redis = redis
         self.retention = retention_seconds
         self.archive = archive  # finished records moved to PostgreSQL (service.archive), if any
         self._create = _load_script(redis, "create", wait_replicas=wait_replicas, wait_timeout_ms=wait_timeout_ms)
+        self._fence = _load_script(redis, "fence", wait_replicas=wait_replicas, wait_timeout_ms=wait_timeout_ms)
+        self.wait_replicas = wait_replicas
         self._transition = _load_script(redis, "transition")
         self._claim = _load_script(redis, "claim")
         self._requeue = _load_script(redis, "requeue")
@@ -178,6 +181,11 @@ class Store:
         keys = [record_key(notification_id), PENDING_KEY, attempts_key(notification_id), STATS_KEY]
         applied, status = await self._transition(keys, argv)
         return bool(applied), _text(status) or None
+
+    async def confirm(self) -> None:
+        """Return once the replicas have every write made so far (REDIS_WAIT_REPLICAS; at once when 0)."""
+        if self.wait_replicas:
+            await self._fence([], [])
 
     async def claim(
         self, notification_id: str, *, now_ms: int, early_ms: int, lease_ms: int, mode: str = "take"

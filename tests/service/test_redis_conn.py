@@ -100,3 +100,19 @@ def test_the_cli_speaks_sentinel_too(deployment, smtp):
     assert sent.returncode == 0, sent.stderr
     assert json.loads(sent.stdout)["status"] == "queued"
 
+
+
+async def test_a_worker_sends_only_what_the_replicas_know_it_has_started(deployment, smtp):
+    accepting = make_settings(redis_url=deployment.url, smtp_url=smtp.url, redis_wait_replicas=1)
+    async for client in _client(accepting):
+        nid = (await client.post("/v1/notifications", json=WELCOME | {"to": "dee@example.com"})).json()["id"]
+        # Two replicas asked for, one there: no claim is confirmed, so nothing is sent.
+        unconfirmed = make_settings(redis_url=deployment.url, smtp_url=smtp.url, redis_wait_replicas=2,
+                                    redis_wait_timeout_ms=100)
+        with pytest.raises(TimeoutError):
+            await drain(unconfirmed, timeout=3)
+        got = (await client.get(f"/v1/notifications/{nid}")).json()
+        assert got["status"] == "queued" and got["attempts"] == [] and smtp.received == []
+        await drain(accepting)
+        assert (await client.get(f"/v1/notifications/{nid}")).json()["status"] == "sent"
+        assert smtp.notification_ids().count(nid) == 1  # (the module's earlier tests left theirs too)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from service.archive import audit_log, mark_archiving, moves, schema
-from service.keys import FINISHED_INDEX
+from service.keys import FINISHED_INDEX, STATS_KEY
 from service.store import TERMINAL, Store
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ async def archive_finished(ctx: dict[str, Any]) -> int:
         log.warning("archive: %s", exc)
         return 0
     if moved:
+        await store.redis.hincrby(STATS_KEY, "a|moved", moved)  # /metrics: herald_archived_notifications_total
         log.info("archive: %d notifications moved to PostgreSQL in %.3f s", moved, time.monotonic() - started)
     return moved
 

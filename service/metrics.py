@@ -27,7 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from redis.exceptions import RedisError
 
 from service.queue import ask_depths, read_depths
-from service.keys import PENDING_KEY, STATS_KEY, status_index
+from service.keys import FINISHED_INDEX, PENDING_KEY, STATS_KEY, status_index
 from service.store import Store
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -84,23 +84,26 @@ class WebMetrics:
                 pipe.hgetall(STATS_KEY)
                 pipe.zcard(PENDING_KEY)
                 pipe.zcard(status_index("scheduled"))
+                pipe.zcard(FINISHED_INDEX)
                 ask_depths(pipe, int(time.time() * 1000))
-                stats, pending, scheduled, *replies = await pipe.execute()
+                stats, pending, scheduled, finished, *replies = await pipe.execute()
             depths = read_depths(replies)
         except (RedisError, OSError):
-            stats, pending, scheduled, depths = {}, None, None, {}
+            stats, pending, scheduled, finished, depths = {}, None, None, None, {}
         snapshot = CollectorRegistry()
-        snapshot.register(_Snapshot({k.decode(): v.decode() for k, v in stats.items()}, pending, scheduled, depths))
+        snapshot.register(_Snapshot({k.decode(): v.decode() for k, v in stats.items()}, pending, scheduled, depths,
+                                    to_archive=finished if store.archive is not None else None))
         return generate_latest(self.registry) + generate_latest(snapshot)
 
 
 class _Snapshot:
     def __init__(self, stats: dict[str, str], pending: int | None, scheduled: int | None,
-                 depths: dict[str, tuple[int, int]]) -> None:
+                 depths: dict[str, tuple[int, int]], *, to_archive: int | None = None) -> None:
         self.stats = stats
         self.pending = pending
         self.scheduled = scheduled
         self.depths = depths
+        self.to_archive = to_archive  # with DATABASE_URL: finished ones still to move to PostgreSQL
 
     def collect(self) -> Iterator[Metric]:
         yield from self._outcomes()
@@ -112,6 +115,12 @@ class _Snapshot:
         if self.scheduled is not None:
             yield GaugeMetricFamily("herald_scheduled_notifications", "Scheduled reminders waiting for their time",
                                     value=float(self.scheduled))
+        if self.to_archive is not None:
+            # Growing without end: PostgreSQL is away, or the mover cannot keep up.
+            yield GaugeMetricFamily("herald_archive_waiting", "Finished notifications still to move to PostgreSQL",
+                                    value=float(self.to_archive))
+            yield CounterMetricFamily("herald_archived_notifications", "Notifications moved to PostgreSQL",
+                                      value=float(self.stats.get("a|moved", 0)))
         if self.depths:
             depth = GaugeMetricFamily("herald_queue_depth", "ARQ jobs waiting, by lane and whether they are due yet",
                                       labels=["lane", "state"])

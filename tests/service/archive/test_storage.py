@@ -148,3 +148,14 @@ async def test_a_partition_made_in_a_rolled_back_write_is_made_again(app):
         assert schema.partition_name("herald_notifications", schema.day_of(day)) not in archive.partitions
         await archive.write(conn, [broken | {"status": "sent"}])
     assert await in_postgres(app, "SELECT status FROM herald_notifications WHERE id = 'x1'") == "sent"
+
+
+async def test_metrics_show_what_waits_and_what_moved(client, app, settings):
+    await client.post("/v1/notifications", json=WELCOME)
+    await drain(settings)
+    before = (await client.get("/metrics")).text
+    assert "herald_archive_waiting 1.0" in before and "herald_archived_notifications_total 0.0" in before
+    await move(app)
+    after = (await client.get("/metrics")).text
+    assert "herald_archive_waiting 0.0" in after and "herald_archived_notifications_total 1.0" in after
+    assert 'outcome="a' not in after

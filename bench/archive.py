@@ -16,13 +16,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import redis
 
-from bench import smtp_sink
-from bench.http import HttpConnection, post_batches, wait_ok
-from bench.pg import scratch_database
-from bench.procs import API_SECRET, herald_env, report_problems, start_redis, start_web, start_worker
+from bench.http import HttpConnection, post_batches
+from bench.pg import fetchval, scratch_database
+from bench.procs import API_SECRET, report_problems
+from bench.stack import start_herald
 
 AUTH = {"Authorization": f"Bearer {API_SECRET}"}
 CAP_SECONDS = 900
@@ -51,14 +50,9 @@ async def _resident(count: int, *, database_url: str | None) -> float:
     """Redis bytes per notification once all are sent (and, with a database, moved)."""
     extra = {"database_url": database_url, "archive_after_seconds": 0} if database_url else {}
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="herald-bench-archive-") as tmp:
-        logs = Path(tmp)
-        store = start_redis(stack, logs / "redis")
-        sink = smtp_sink.start(stack)
-        env = herald_env(redis_url=store.url, smtp_url=sink.url, **extra)
-        web, port = start_web(stack, env, logs)
-        await wait_ok(port, "/healthz", timeout=30, alive=web.check_alive)
-        worker = start_worker(stack, env, logs)
-        client = stack.enter_context(redis.Redis.from_url(store.url))
+        herald = await start_herald(stack, Path(tmp), **extra)
+        web, port, worker = herald.web, herald.port, herald.worker
+        client = stack.enter_context(redis.Redis.from_url(herald.redis.url))
         await asyncio.sleep(2)  # the worker's start-up (and its first writes) before the baseline
         baseline = int(client.info("memory")["used_memory"])
         started = time.monotonic()
@@ -79,29 +73,15 @@ async def _resident(count: int, *, database_url: str | None) -> float:
 async def _done(client: redis.Redis, database_url: str | None, count: int) -> bool:
     if database_url is None:
         return int(client.zcard("herald:idx:status:sent")) >= count
-    return await _moved(database_url) >= count and not client.zcard("herald:idx:finished")
-
-
-async def _moved(database_url: str) -> int:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM herald_notifications"))
-    except asyncpg.UndefinedTableError:
-        return 0
-    finally:
-        await conn.close()
+    moved = await fetchval(database_url, "SELECT count(*) FROM herald_notifications")
+    return (moved or 0) >= count and not client.zcard("herald:idx:finished")
 
 
 async def _beside_delivery(database_url: str, *, rate: int, seconds: int) -> None:
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="herald-bench-archive-") as tmp:
-        logs = Path(tmp)
-        store = start_redis(stack, logs / "redis")
-        sink = smtp_sink.start(stack)
-        env = herald_env(redis_url=store.url, smtp_url=sink.url, database_url=database_url, archive_after_seconds=0)
-        web, port = start_web(stack, env, logs)
-        await wait_ok(port, "/healthz", timeout=30, alive=web.check_alive)
-        worker = start_worker(stack, env, logs)
-        client = stack.enter_context(redis.Redis.from_url(store.url))
+        herald = await start_herald(stack, Path(tmp), database_url=database_url, archive_after_seconds=0)
+        web, port, worker, sink = herald.web, herald.port, herald.worker, herald.sink
+        client = stack.enter_context(redis.Redis.from_url(herald.redis.url))
         conn = HttpConnection(port, AUTH)
         backlog = 0
         started = time.monotonic()

@@ -22,10 +22,10 @@ from urllib.parse import quote
 
 import asyncpg
 
-from bench import smtp_sink
-from bench.http import HttpConnection, wait_ok
-from bench.pg import scratch_database
-from bench.procs import API_SECRET, herald_env, report_problems, start_redis, start_web, start_worker
+from bench.http import HttpConnection
+from bench.pg import fetchval, scratch_database
+from bench.procs import API_SECRET, report_problems
+from bench.stack import start_herald
 from service.archive import schema
 
 AUTH = {"Authorization": f"Bearer {API_SECRET}"}
@@ -57,13 +57,8 @@ async def run(rows: int) -> None:
           flush=True)
     async with scratch_database() as url:
         with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="herald-bench-history-") as tmp:
-            logs = Path(tmp)
-            store = start_redis(stack, logs / "redis")
-            sink = smtp_sink.start(stack)
-            env = herald_env(redis_url=store.url, smtp_url=sink.url, database_url=url, archive_after_seconds=0)
-            web, port = start_web(stack, env, logs)
-            await wait_ok(port, "/healthz", timeout=30, alive=web.check_alive)
-            worker = start_worker(stack, env, logs)
+            herald = await start_herald(stack, Path(tmp), database_url=url, archive_after_seconds=0)
+            web, port, worker = herald.web, herald.port, herald.worker
             await _one_real(port, url, worker.check_alive)
             await _generate(url, rows)
             conn = HttpConnection(port, AUTH)
@@ -84,7 +79,7 @@ async def _one_real(port: int, url: str, alive: Any) -> None:
         conn.close()
     for _ in range(60):
         alive()
-        if await _fetch(url, "SELECT count(*) FROM herald_notifications"):
+        if await fetchval(url, "SELECT count(*) FROM herald_notifications"):
             return
         await asyncio.sleep(1)
     raise RuntimeError("the seed notification was not moved to PostgreSQL")
@@ -156,16 +151,6 @@ def _print(name: str, took: list[float], note: str) -> None:
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     print(f"  {name:20} p50 {statistics.median(ordered):6.1f} ms  p99 {p99:6.1f} ms  ({len(took)} requests, {note})",
           flush=True)
-
-
-async def _fetch(url: str, sql: str) -> Any:
-    db = await asyncpg.connect(url)
-    try:
-        return await db.fetchval(sql)
-    except asyncpg.UndefinedTableError:
-        return None
-    finally:
-        await db.close()
 
 
 async def _fetch_all(url: str, sql: str) -> list[Any]:

@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -25,6 +26,17 @@ async def scratch_database(*, keep: bool = False) -> AsyncIterator[str]:
             print(f"  (database {name} kept)")
         else:
             await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def fetchval(url: str, sql: str) -> Any:
+    """One value, from a new connection; None while Herald has not made its tables yet."""
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(sql)
+    except asyncpg.UndefinedTableError:
+        return None
+    finally:
+        await conn.close()
 
 
 async def _admin(sql: str) -> None:

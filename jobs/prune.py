@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from service.keys import PREFIX, record_key
+from service.keys import PREFIX
 
 from service.store import Store
 
@@ -36,10 +36,7 @@ async def _prune(store: Store, key: bytes, cutoff_ms: int) -> int:
         ids = await store.redis.zrangebyscore(key, "-inf", cutoff_ms, start=offset, num=BATCH)
         if not ids:
             return removed
-        async with store.redis.pipeline(transaction=False) as pipe:
-            for nid in ids:
-                pipe.exists(record_key(nid.decode()))
-            alive = await pipe.execute()
+        alive = await store.live([nid.decode() for nid in ids])
         gone = [nid for nid, exists in zip(ids, alive, strict=True) if not exists]
         if gone:
             await store.redis.zrem(key, *gone)

@@ -71,9 +71,7 @@ class Events:
     async def _find(self, report: Report) -> tuple[str | None, str | None]:
         """The notification a report is about, and how it was found."""
         redis = self.store.redis
-        if report.notification_id:  # a late report about one moved to PostgreSQL: back to Redis first
-            await moves.restore(self.store, [report.notification_id])
-        if report.notification_id and await redis.exists(record_key(report.notification_id)):
+        if report.notification_id and await self._in_redis(report.notification_id):
             return report.notification_id, "notification id"
         candidates = []
         if report.token and (hex_id := verp.read_token(self.settings.secret_key, report.token)):
@@ -82,9 +80,15 @@ class Events:
             candidates.append((hex_id, "message-id"))
         for hex_id, how in candidates:
             if found := await redis.get(message_id_key(hex_id)):
-                await moves.restore(self.store, [found.decode()])
+                await self._in_redis(found.decode())
                 return found.decode(), how
         return None, None
+
+    async def _in_redis(self, notification_id: str) -> bool:
+        """Whether Redis has it, once a late report about one moved to PostgreSQL has brought it back."""
+        if await self.store.redis.exists(record_key(notification_id)):
+            return True
+        return bool(await moves.restore(self.store, [notification_id]))
 
     def _suppression(self, report: Report, now: datetime) -> str:
         if report.type == "bounced":

@@ -12,7 +12,7 @@ from typing import Any
 
 from service import cursors
 from service.cursors import BadCursor
-from service.keys import INDEX_ALL, recipient_email, recipient_index, record_key, status_index, template_index
+from service.keys import INDEX_ALL, recipient_email, recipient_index, status_index, template_index
 from service.store import Store
 
 SCAN_CHUNK = 200
@@ -85,10 +85,7 @@ async def _with_archived(store: Store, query: Query, cursor: str | None, found: 
                                       limit=query.limit)
     # One that Redis holds again (a retry, a late bounce) is Redis's to show, or not; one Redis
     # showed and the mover took since is shown once.
-    async with store.redis.pipeline(transaction=False) as pipe:
-        for record in read:
-            pipe.exists(record_key(record["id"]))
-        live = await pipe.execute()
+    live = await store.live([r["id"] for r in read])
     shown = {r["id"] for r in found}
     older = [r for r, alive in zip(read, live, strict=True) if not alive and r["id"] not in shown]
     frontiers = [decode_cursor(next_cursor)] if next_cursor else []

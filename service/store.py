@@ -263,6 +263,13 @@ class Store:
             found = [moved.get(i) if r is None else r for i, r in zip(ids, found, strict=True)]
         return found
 
+    async def live(self, ids: Sequence[str]) -> list[bool]:
+        """Whether Redis holds each of these records: one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for notification_id in ids:
+                pipe.exists(record_key(notification_id))
+            return [bool(n) for n in await pipe.execute()]
+
     async def due_pending(self, *, before_ms: int, limit: int = 500) -> list[str]:
         ids = await self.redis.zrangebyscore(PENDING_KEY, "-inf", before_ms, start=0, num=limit)
         return [_text(i) for i in ids]

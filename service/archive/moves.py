@@ -42,8 +42,8 @@ async def restore(store: Store, ids: Sequence[str]) -> list[str]:
     """Bring back into Redis those of these ids that only PostgreSQL has; the ids restored."""
     if store.archive is None or not ids:
         return []
-    live = await store.get_many(ids, attempts=False)
-    moved = await store.archive.get_many([i for i, r in zip(ids, live, strict=True) if r is None])
+    live = await store.live(ids)
+    moved = await store.archive.get_many([i for i, alive in zip(ids, live, strict=True) if not alive])
     calls = [_restore_call(store, r) for r in moved.values()]
     done = await asyncio.gather(*(store.restore(keys, argv) for keys, argv in calls))
     return [nid for nid, ok in zip(moved, done, strict=True) if ok]

@@ -17,6 +17,7 @@ import redis
 
 from tests.conftest import drain, make_settings
 from tests.support.herald import herald_env, wait_until
+from tests.support.pages import every_page
 from tests.support.smtp import ScriptedSMTP
 
 pytestmark = pytest.mark.e2e
@@ -57,14 +58,7 @@ def in_redis(redis_url: str, ids: list[str]) -> int:
 
 
 async def shown_once(client, ids: list[str]) -> None:
-    listed = []
-    cursor = None
-    for _ in range(20):
-        body = (await client.get("/v1/notifications", params={"limit": 7} | ({"cursor": cursor} if cursor else {}))).json()
-        listed += [n["id"] for n in body["items"]]
-        cursor = body["next_cursor"]
-        if cursor is None:
-            break
+    listed = [n["id"] for n in await every_page(client, "/v1/notifications", limit=7)]
     assert sorted(listed) == sorted(ids)  # each once, none missing
     for nid in ids[::9]:
         got = await client.get(f"/v1/notifications/{nid}")

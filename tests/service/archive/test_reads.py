@@ -7,6 +7,7 @@ import asyncio
 from service.keys import FINISHED_INDEX, archived_key, record_key
 from tests.conftest import drain
 from tests.service.archive.conftest import in_postgres, move
+from tests.support.pages import every_page
 
 WELCOME = {"template": "user.welcome", "context": {"name": "Ada"}}
 
@@ -19,14 +20,17 @@ async def send(client, to: str = "ada@example.com", **extra) -> dict:
 
 
 async def pages(client, **params) -> list[dict]:
-    seen, cursor = [], None
-    for _ in range(50):
-        body = (await client.get("/v1/notifications", params=params | ({"cursor": cursor} if cursor else {}))).json()
-        seen += body["items"]
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return seen
-    raise AssertionError("the pages never ended")
+    return await every_page(client, "/v1/notifications", **params)
+
+
+async def moved_dead_letters(client, app, settings, smtp) -> list[dict]:
+    """Three notifications that failed for good (554), a, b and c, oldest first, moved to PostgreSQL."""
+    for to in ("a@example.com", "b@example.com", "c@example.com"):
+        smtp.script.always_data[to] = "554 5.7.1 rejected"
+    dead = [await send(client, to) for to in ("a@example.com", "b@example.com", "c@example.com")]
+    await drain(settings)
+    assert await move(app) == 3
+    return dead
 
 
 async def test_a_finished_notification_reads_the_same_from_postgres(client, app, settings, smtp):
@@ -114,11 +118,7 @@ async def test_a_late_bounce_finds_a_moved_notification_and_it_moves_again(clien
 
 
 async def test_a_dead_letter_in_postgres_can_be_retried_alone_or_in_bulk(client, app, settings, smtp):
-    for to in ("a@example.com", "b@example.com", "c@example.com"):
-        smtp.script.always_data[to] = "554 5.7.1 rejected"
-    a, b, c = [await send(client, to) for to in ("a@example.com", "b@example.com", "c@example.com")]
-    await drain(settings)
-    assert await move(app) == 3
+    a, b, c = await moved_dead_letters(client, app, settings, smtp)
     smtp.script.always_data.clear()
 
     response = await client.post(f"/v1/notifications/{a['id']}/retry")
@@ -153,11 +153,7 @@ async def test_the_mover_waits_until_they_finished_long_enough_ago(client, app, 
 
 
 async def test_pages_skip_nothing_when_postgres_rows_are_live_again(client, app, settings, smtp):
-    for to in ("a@example.com", "b@example.com", "c@example.com"):
-        smtp.script.always_data[to] = "554 5.7.1 rejected"
-    a, b, c = [await send(client, to) for to in ("a@example.com", "b@example.com", "c@example.com")]
-    await drain(settings)
-    assert await move(app) == 3
+    a, b, c = await moved_dead_letters(client, app, settings, smtp)
     # The newest failed one is back in Redis (queued), so PostgreSQL's first row is not the page's.
     assert (await client.post(f"/v1/notifications/{c['id']}/retry")).status_code == 202
     assert [n["id"] for n in await pages(client, status="failed", limit=2)] == [b["id"], a["id"]]

@@ -15,6 +15,7 @@ from service.keys import AUDIT_KEY, record_key
 from tests.conftest import drain
 from tests.dashboard.test_pages import login
 from tests.service.archive.conftest import in_postgres, move
+from tests.support.pages import every_page
 
 WELCOME = {"template": "user.welcome", "to": "ada@example.com", "context": {"name": "Ada"}}
 DAY = timedelta(days=1)
@@ -54,13 +55,7 @@ async def test_the_audit_log_pages_on_from_the_stream_into_postgres(client, app)
     await client.post("/v1/notifications", json=WELCOME | {"idempotency_key": "after"}, headers={
         "Authorization": "Bearer other-secret-0123"})
 
-    seen, cursor = [], None
-    for _ in range(10):
-        body = (await client.get("/v1/audit", params={"limit": 2} | ({"cursor": cursor} if cursor else {}))).json()
-        seen += [i["target"] for i in body["items"]]
-        cursor = body["next_cursor"]
-        if not cursor:
-            break
+    seen = [i["target"] for i in await every_page(client, "/v1/audit", limit=2)]
     assert seen == ["after", "k4", "k3", "k2", "k1", "k0"]
     mine = (await client.get("/v1/audit", params={"actor": "test", "limit": 10})).json()
     assert [i["target"] for i in mine["items"]] == ["k4", "k3", "k2", "k1", "k0"] and mine["next_cursor"] is None

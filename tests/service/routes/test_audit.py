@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import httpx
 
 from service import tokens
+from tests.support.pages import every_page
 
 WELCOME = {"template": "user.welcome", "to": "ada@example.com", "context": {"name": "Ada"}}
 
@@ -45,13 +46,7 @@ async def test_since_and_pages(client):
     await client.post("/v1/notifications", json=WELCOME | {"idempotency_key": "after"})
     recent = (await client.get("/v1/audit", params={"since": mark})).json()["items"]
     assert [i["target"] for i in recent] == ["after"]
-    seen, cursor = [], None
-    for _ in range(10):
-        body = (await client.get("/v1/audit", params={"limit": 2} | ({"cursor": cursor} if cursor else {}))).json()
-        seen += [i["target"] for i in body["items"]]
-        cursor = body["next_cursor"]
-        if not cursor:
-            break
+    seen = [i["target"] for i in await every_page(client, "/v1/audit", limit=2)]
     assert seen == ["after", "k4", "k3", "k2", "k1", "k0"]
     assert (await client.get("/v1/audit", params={"cursor": "nope"})).status_code == 422
     assert (await client.get("/v1/audit", params={"since": "yesterday"})).status_code == 422

@@ -13,7 +13,7 @@ Two more changes, each measured against the 200 ms benchmark server:
 - Cheap starts alone made things worse: slots that free together start together, reach the
   SMTP server together, finish together and free together again; the worker settled into
   waves, idle while the server waited and swamped when it answered. Starts now wait their
-  turn (`_Pacer`) before they are marked, so they are spread a little faster than jobs finish.
+  turn (`jobs.pacer`) before they are marked, so they are spread a little faster than jobs finish.
 - ARQ leaves start_jobs as soon as every slot is taken and looks again after poll_delay;
   slots that freed meanwhile sat idle (a tenth of them on average). start_jobs now waits for
   a slot to free while it still has candidates, up to FULL_WAIT_SECONDS per call.
@@ -34,6 +34,7 @@ from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix,
 from arq.utils import timestamp_ms, to_ms
 from redis.commands.core import AsyncScript
 
+from jobs.pacer import Pacer
 from service.coalesce import Coalescer
 from service.ids import new_id
 
@@ -88,48 +89,12 @@ _LOOK_AHEAD = 8
 RESERVE_SHARE = 0.25
 
 
-class _Pacer:
-    """Spaces starts `job time / max_jobs / HEADROOM` apart (a GCRA with a small burst), the
-    job time being a moving average. Idle, it never delays; a slot that frees while jobs are
-    queued is filled within one interval."""
-
-    HEADROOM = 1.5  # starts may outrun finishes by this much, so pacing never caps throughput
-    BURST = 4
-    SMOOTHING = 0.1
-
-    def __init__(self, slots: int) -> None:
-        self._slots = slots
-        self._job_seconds = 0.0
-        self._next = 0.0
-
-    def finished(self, seconds: float) -> None:
-        self._job_seconds += (seconds - self._job_seconds) * self.SMOOTHING
-
-    def pause(self, now: float) -> float:
-        """Seconds until the next start may be made."""
-        return max(0.0, self._next - now - self.BURST * self._interval())
-
-    def allowed(self, now: float, wanted: int) -> int:
-        """How many of `wanted` starts may be made now (at least one right after a pause)."""
-        interval = self._interval()
-        if interval == 0:
-            return wanted
-        ahead = max(self._next, now) - now
-        return max(0, min(wanted, int((self.BURST * interval - ahead) / interval) + 1))
-
-    def started(self, count: int, now: float) -> None:
-        self._next = max(self._next, now) + count * self._interval()
-
-    def _interval(self) -> float:
-        return self._job_seconds / self._slots / self.HEADROOM
-
-
 class Worker(arq.worker.Worker):
     """`arq.worker.Worker` with a cheaper, evenly paced job start; every option is ARQ's."""
 
     _start_script: AsyncScript | None = None
     _finish_script: Coalescer | None = None
-    _pacer: _Pacer | None = None
+    _pacer: Pacer | None = None
     # Made on first use: ARQ's command line reads the options from __init__'s signature.
     _freed_event: asyncio.Event | None = None
     _spare_jobs: dict[str, str] | None = None
@@ -286,9 +251,9 @@ class Worker(arq.worker.Worker):
             self._spare_jobs = {}
         return self._spare_jobs
 
-    def _paced(self) -> _Pacer:
+    def _paced(self) -> Pacer:
         if self._pacer is None:
-            self._pacer = _Pacer(self.max_jobs)
+            self._pacer = Pacer(self.max_jobs)
         return self._pacer
 
     def _running(self, job_id: str) -> bool:

@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, meta, nodes
+from jinja2 import TemplateError, meta, nodes
 from jinja2 import Template as JinjaTemplate
-from jinja2.runtime import new_context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from service.precheck import Plain, plain
+from service import sandbox
 
 CATEGORIES = frozenset({"transactional", "security", "billing", "marketing", "digest", "internal"})
 ALWAYS_SENT = frozenset({"transactional", "security", "billing"})
@@ -99,28 +98,12 @@ def _locale_chain(wanted: str | None) -> list[str]:
     return ["-".join(parts[:n]) for n in range(len(parts), 0, -1)]
 
 
-def _is_html(name: str | None) -> bool:
-    return bool(name) and name.rsplit("/", 1)[-1] == "html.j2"
-
-
-def _mrkdwn(value: Any) -> str:
-    """A caller's text inside Slack mrkdwn: `<`, `>` and `&` would start a link or a mention."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 class Catalog:
     """Every template under one directory, parsed once at start-up."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._env = ImmutableSandboxedEnvironment(
-            loader=FileSystemLoader(str(root)),
-            undefined=StrictUndefined,
-            autoescape=_is_html,
-            keep_trailing_newline=False,
-            auto_reload=False,
-        )
-        self._env.filters["mrkdwn"] = _mrkdwn
+        self._env = sandbox.environment(root)
         self.templates: dict[str, Template] = {}
         self._parts: dict[str, tuple[JinjaTemplate, dict[str, Any]]] = {}
         self._plain: dict[tuple[str, str], Plain | None] = {}
@@ -145,7 +128,7 @@ class Catalog:
     ) -> Rendered:
         tpl, locale, values = self._values(key, locale, context, unsubscribe_url, notification_id)
         parts = {
-            part: _render(*self._compiled(f"{key}/{locale}/{part}.j2"), values)
+            part: sandbox.render(*self._compiled(f"{key}/{locale}/{part}.j2"), values)
             for part in PARTS
             if part != "html" or tpl.has_html[locale]
         }
@@ -160,7 +143,7 @@ class Catalog:
         """One channel's part (`slack`, `http`, `inbox`), from the locale's folder or else the default's."""
         _, locale, values = self._values(key, locale, context, None, notification_id)
         folder = self._part_folder[key, locale, part]
-        return _render(*self._compiled(f"{key}/{folder}/{part}.j2"), values).strip()
+        return sandbox.render(*self._compiled(f"{key}/{folder}/{part}.j2"), values).strip()
 
     def _values(self, key: str, locale: str | None, context: dict[str, Any], unsubscribe_url: str | None,
                 notification_id: str | None) -> tuple[Template, str, dict[str, Any]]:
@@ -292,11 +275,3 @@ def load_catalog(root: Path) -> Catalog:
         return Catalog(root)
     except (TemplateConfigError, OSError) as exc:
         raise SystemExit(f"herald: configuration error: TEMPLATES_DIR: {exc}") from None
-
-
-def _render(template: JinjaTemplate, flat_globals: dict[str, Any], values: dict[str, Any]) -> str:
-    """Jinja's Template.render without two per-call costs that showed in profiles of the API:
-    the globals are flattened once per template (Jinja walks a ChainMap of them twice per
-    render), and tracebacks are not rewritten (every caller catches the error and reports it)."""
-    context = new_context(template.environment, template.name, template.blocks, values, False, flat_globals)
-    return template.environment.concat(template.root_render_func(context))  # type: ignore[attr-defined]

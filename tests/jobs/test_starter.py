@@ -18,7 +18,8 @@ from arq.worker import func
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 import jobs
-from jobs.starter import _START, Worker, _Pacer
+from jobs.pacer import Pacer
+from jobs.starter import _START, Worker
 from service.embedded import free_port
 from tests.conftest import make_settings
 from tests.support.counting import CountingPool
@@ -127,17 +128,17 @@ async def test_a_job_this_worker_is_running_is_not_started_again(pool: ArqRedis)
 
 
 def test_pacer_does_not_delay_an_idle_worker() -> None:
-    pacer = _Pacer(100)
+    pacer = Pacer(100)
     assert pacer.pause(now=10.0) == 0.0
     assert pacer.allowed(now=10.0, wanted=100) == 100  # no job time measured yet
     pacer.started(100, now=10.0)
     pacer.finished(0.2)
     assert pacer.pause(now=1000.0) == 0.0
-    assert pacer.allowed(now=1000.0, wanted=100) == _Pacer.BURST + 1
+    assert pacer.allowed(now=1000.0, wanted=100) == Pacer.BURST + 1
 
 
 def test_pacer_spreads_slots_that_free_together_over_less_than_a_job_time() -> None:
-    pacer = _Pacer(100)
+    pacer = Pacer(100)
     for _ in range(200):
         pacer.finished(0.2)
     now, batches, begun = 50.0, [], 0
@@ -147,10 +148,10 @@ def test_pacer_spreads_slots_that_free_together_over_less_than_a_job_time() -> N
         pacer.started(batch, now)
         batches.append(batch)
         begun += batch
-    interval = 0.2 / 100 / _Pacer.HEADROOM
-    assert batches[0] == _Pacer.BURST + 1
+    interval = 0.2 / 100 / Pacer.HEADROOM
+    assert batches[0] == Pacer.BURST + 1
     assert set(batches[1:]) == {1}  # then one at a time, an interval apart
-    assert now - 50.0 == pytest.approx((100 - _Pacer.BURST - 1) * interval)
+    assert now - 50.0 == pytest.approx((100 - Pacer.BURST - 1) * interval)
     assert now - 50.0 < 0.2  # all 100 started well within one job's time
 
 
